@@ -1,0 +1,1 @@
+"""The `bcast` command: one entry point for server, agent, simulator, demo and tools."""

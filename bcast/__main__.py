@@ -1,0 +1,3 @@
+from bcast.cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""Encode and decode contract messages, validated against the v1 JSON Schemas on both directions."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+
+from mqtt_contract.topics import Channel
+
+MAX_PAYLOAD_BYTES = 16 * 1024  # no contract message comes near this; larger payloads are refused unread
+
+
+class InvalidMessage(ValueError):
+    """A payload that is not valid JSON or does not match its channel's schema."""
+
+    def __init__(self, channel: Channel, reason: str) -> None:
+        super().__init__(f"invalid {channel.value} message: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
+def schema_document(channel: Channel) -> dict[str, Any]:
+    """The JSON Schema of one channel, as shipped in the package."""
+    text = resources.files("mqtt_contract").joinpath(f"schemas/v1/{channel.value}.schema.json").read_text()
+    return json.loads(text)
+
+
+@cache
+def _validator(channel: Channel):
+    return fastjsonschema.compile(schema_document(channel))
+
+
+def validate(channel: Channel, message: dict[str, Any]) -> dict[str, Any]:
+    """Return the message if it matches the schema of its channel, else raise InvalidMessage."""
+    try:
+        return _validator(channel)(message)
+    except fastjsonschema.JsonSchemaException as exc:
+        raise InvalidMessage(channel, exc.message) from None
+
+
+def encode(channel: Channel, message: dict[str, Any]) -> bytes:
+    """Validate and serialise; sending an invalid message is a bug on our side, so it raises."""
+    validate(channel, message)
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(channel: Channel, payload: bytes) -> dict[str, Any]:
+    """Parse and validate a received payload; anything wrong raises InvalidMessage, never another error."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidMessage(channel, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidMessage(channel, f"not JSON ({exc})") from None
+    if not isinstance(message, dict):
+        raise InvalidMessage(channel, "not a JSON object")
+    return validate(channel, message)

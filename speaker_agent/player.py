@@ -1,0 +1,69 @@
+"""Players: what turns a cached audio file into sound (or, in the simulator, into a log entry)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from speaker_agent.clock import Clock
+
+
+@dataclass(frozen=True)
+class PlayOutcome:
+    started_at: datetime
+    ended_at: datetime
+    played_s: float
+    completed: bool  # False when stopped or preempted before the end
+
+
+class PlayerError(RuntimeError):
+    """The player could not play (no device, amplifier fault, decoder error)."""
+
+
+class Player(Protocol):
+    async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
+        """Play the file to its end, or until the task is cancelled (then it re-raises).
+
+        `label` names what plays (a broadcast id) for logs and the simulator's ground truth."""
+
+
+@dataclass
+class PlayRecord:
+    """One playback as the simulated speaker really did it: the simulator's ground truth."""
+
+    cluster_id: str
+    broadcast_id: str | None
+    started_at: datetime
+    played_s: float
+    completed: bool
+
+
+@dataclass
+class SimulatedPlayer:
+    """Plays nothing aloud: waits the audio's duration divided by `speed`, and logs what it did."""
+
+    clock: Clock
+    cluster_id: str
+    speed: float = 1.0
+    log: list[PlayRecord] = field(default_factory=list)
+    amplifier_fault: bool = False
+
+    async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
+        if self.amplifier_fault:
+            raise PlayerError("amplifier fault: no output current")
+        if not path.is_file():
+            raise PlayerError(f"audio file missing: {path}")
+        started = self.clock.now()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        try:
+            await self.clock.sleep(duration_s / self.speed)
+        except asyncio.CancelledError:
+            played = min(duration_s, (loop.time() - t0) * self.speed)
+            self.log.append(PlayRecord(self.cluster_id, label, started, played, False))
+            raise
+        self.log.append(PlayRecord(self.cluster_id, label, started, duration_s, True))
+        return PlayOutcome(started, self.clock.now(), duration_s, True)
