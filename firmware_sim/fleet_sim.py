@@ -81,6 +81,17 @@ class FleetSimulation:
         await asyncio.gather(*(c.agent.stop() for c in self.clusters.values() if c.online), return_exceptions=True)
         await self.http.aclose()
 
+    def summary(self) -> dict[str, object]:
+        """Ground truth as JSON-ready counts: clusters, online, and what the speakers really played."""
+        played = [r for r in self.ground_truth() if r.completed]
+        return {
+            "clusters": len(self.clusters),
+            "online": sum(1 for c in self.clusters.values() if c.online),
+            "plays_completed": len(played),
+            "plays_interrupted": sum(1 for r in self.ground_truth() if not r.completed),
+            "clusters_played": len({r.cluster_id for r in played}),
+        }
+
     def ground_truth(self) -> list[PlayRecord]:
         """Every playback the simulated speakers really did, in no particular order."""
         return [record for c in self.clusters.values() for record in c.player.log]

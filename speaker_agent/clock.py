@@ -6,6 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from mqtt_contract.times import isoformat, parse_time
+
+__all__ = ["Clock", "SystemClock", "isoformat", "parse_time"]
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -26,16 +30,3 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
-
-
-def isoformat(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z, as the contract's date-time fields carry it."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse a contract date-time (RFC 3339, 'Z' or offset) into an aware UTC datetime."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"date-time without offset: {text!r}")
-    return moment.astimezone(UTC)

@@ -31,7 +31,7 @@ class AgentConfig:
     heartbeat_interval_s: float = 60.0
     download_attempts: int = 4
     download_timeout_s: float = 60.0
-    player: str = "simulated"
+    player: str = "auto"  # "auto": the first of ffplay, mpv, mpg123 installed; "simulated": no sound
     volume: int = 80
     firmware: str = FIRMWARE_VERSION
     extra: dict[str, str] = field(default_factory=dict)

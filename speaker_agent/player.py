@@ -67,3 +67,47 @@ class SimulatedPlayer:
             raise
         self.log.append(PlayRecord(self.cluster_id, label, started, duration_s, True))
         return PlayOutcome(started, self.clock.now(), duration_s, True)
+
+
+# Players on a real device, in order of preference, with the arguments that play a file once and exit.
+_COMMANDS: dict[str, list[str]] = {
+    "ffplay": ["ffplay", "-nodisp", "-autoexit", "-loglevel", "error"],
+    "mpv": ["mpv", "--no-video", "--really-quiet"],
+    "mpg123": ["mpg123", "-q"],
+}
+
+
+@dataclass
+class CommandPlayer:
+    """Plays through an installed command-line player (ffplay, mpv or mpg123); stopping kills it."""
+
+    clock: Clock
+    command: list[str]
+
+    @classmethod
+    def detect(cls, clock: Clock) -> CommandPlayer:
+        import shutil
+
+        for name, command in _COMMANDS.items():
+            if shutil.which(name):
+                return cls(clock=clock, command=command)
+        raise PlayerError(f"no audio player installed: install one of {', '.join(_COMMANDS)}")
+
+    async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
+        started = self.clock.now()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        process = await asyncio.create_subprocess_exec(
+            *self.command, str(path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            _, stderr = await process.communicate()
+        except asyncio.CancelledError:
+            process.kill()
+            await process.wait()
+            raise
+        if process.returncode != 0:
+            raise PlayerError(
+                f"{self.command[0]} exited with {process.returncode}: {stderr.decode(errors='replace')[-200:]}"
+            )
+        return PlayOutcome(started, self.clock.now(), loop.time() - t0, True)

@@ -1,0 +1,61 @@
+"""`bcast demo`: the whole system on this machine, with no external service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer()
+
+
+@app.command("demo")
+def demo(
+    fleet: Path | None = typer.Option(None, "--fleet", exists=True, dir_okay=False,
+                                      help="Tệp CSV cụm loa (mặc định: huyện Hớn Quản, 202 cụm)."),
+    json_output: bool = typer.Option(False, "--json", help="In một đối tượng JSON thay cho bảng."),
+    keep: Path | None = typer.Option(None, "--keep", file_okay=False,
+                                     help="Giữ lại cơ sở dữ liệu (DIR/bcast.sqlite3) và âm thanh (DIR/audio)."),
+    timeout: float = typer.Option(80.0, "--timeout", min=5, help="Chờ báo cáo tối đa bao nhiêu giây."),
+) -> None:
+    """Chạy thử toàn hệ thống trên máy này: máy chủ MQTT, máy chủ, đội cụm loa mô phỏng; phát một bản tin."""
+    import json
+    import logging
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from bcast.demo import DemoError, run_demo
+
+    logging.basicConfig(level=logging.ERROR)
+    err = Console(stderr=True)
+    with Progress(TextColumn("Đang chờ báo cáo phát"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=json_output) as bar:
+        task = bar.add_task("reports", total=None)
+        try:
+            result = run_demo(fleet, keep=keep, timeout_s=timeout,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except DemoError as exc:
+            err.print(f"[bold red]Chạy thử thất bại:[/] {exc}")
+            raise typer.Exit(1) from None
+    if json_output:
+        typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    else:
+        table = Table(title="Kết quả phát bản tin theo xã")
+        table.add_column("Xã / thị trấn")
+        table.add_column("Số cụm loa", justify="right")
+        table.add_column("Đã phát", justify="right")
+        table.add_column("Chưa phát", justify="right")
+        for row in result.communes:
+            table.add_row(row["name"], str(row["clusters"]), str(row["played"]), str(row["clusters"] - row["played"]))
+        played = sum(r["played"] for r in result.communes)
+        table.add_row("[bold]Tổng cộng[/]", str(result.clusters), str(played), str(result.clusters - played))
+        out = Console()
+        out.print(table)
+        out.print(f"{len(result.communes)} xã, {result.clusters} cụm loa, {played} đã phát; "
+                  f"{result.seconds:.1f} giây (máy chủ MQTT: {result.broker}).")
+        if keep:
+            out.print(f"Dữ liệu được giữ ở {keep}: bcast.sqlite3 và audio/.")
+    if sum(r["played"] for r in result.communes) < result.clusters - result.offline:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""REST API under /api/v1 (FastAPI). Routes stay thin: they validate, call a service, shape the answer."""

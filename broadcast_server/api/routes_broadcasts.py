@@ -1,0 +1,68 @@
+"""/api/v1/broadcasts: "play now" to a target, its progress and its coverage per commune."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, status
+from sqlalchemy import func
+from sqlmodel import select
+
+from broadcast_server.api.deps import RuntimeDep, SessionDep
+from broadcast_server.api.schemas import BroadcastCreate, BroadcastOut, CoverageOut, CoverageRowOut
+from broadcast_server.domain.targeting import UnknownTarget
+from broadcast_server.models import Broadcast, Delivery
+from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
+from broadcast_server.services.dispatch import DispatchError, Target, create_broadcast, send_broadcast
+
+router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
+
+
+def _out(session, broadcast: Broadcast) -> BroadcastOut:
+    counts = dict(
+        session.exec(
+            select(Delivery.state, func.count()).where(Delivery.broadcast_id == broadcast.id).group_by(Delivery.state)
+        ).all()
+    )
+    return BroadcastOut(
+        id=broadcast.id, bulletin_id=broadcast.bulletin_id, priority=broadcast.priority, status=broadcast.status,
+        created_at=broadcast.created_at, expires_at=broadcast.expires_at, targeted=sum(counts.values()),
+        states=counts,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BroadcastOut)
+def create(body: BroadcastCreate, session: SessionDep, runtime: RuntimeDep, background: BackgroundTasks) -> BroadcastOut:
+    """Create the broadcast and its deliveries now; commands go out right after the response."""
+    if runtime.bus is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
+    try:
+        broadcast, _ = create_broadcast(
+            session, body.bulletin_id, Target(tuple(body.target.unit_ids), tuple(body.target.cluster_ids)),
+            ttl_s=body.ttl_s or runtime.settings.command_ttl_s,
+        )
+    except (DispatchError, UnknownTarget) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    session.commit()
+    background.add_task(send_broadcast, runtime.engine, runtime.bus, broadcast.id, runtime.settings.public_url)
+    return _out(session, broadcast)
+
+
+@router.get("/{broadcast_id}", response_model=BroadcastOut)
+def read(broadcast_id: str, session: SessionDep) -> BroadcastOut:
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"broadcast {broadcast_id!r} does not exist")
+    return _out(session, broadcast)
+
+
+@router.get("/{broadcast_id}/coverage", response_model=CoverageOut)
+def coverage(broadcast_id: str, session: SessionDep) -> CoverageOut:
+    try:
+        result, states = broadcast_coverage(session, broadcast_id)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return CoverageOut(
+        broadcast_id=broadcast_id,
+        communes=[CoverageRowOut(**vars(r)) for r in result.rows],
+        total=CoverageRowOut(**vars(result.total)),
+        states=states,
+    )

@@ -1,0 +1,1 @@
+"""Database adapter: engine, sessions, column types and migrations."""

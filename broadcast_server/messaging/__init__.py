@@ -1,0 +1,1 @@
+"""The server's side of the MQTT contract: publish commands, receive status, heartbeats and reports."""

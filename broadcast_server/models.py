@@ -1,0 +1,241 @@
+"""Every database table of the server, in one place (SQLModel on SQLAlchemy 2).
+
+Timestamps are aware UTC datetimes (``UTCDateTime``). Administrative units are retired, never deleted,
+so history (clusters, broadcasts, reports) survives re-organisation of the hierarchy. Changing anything
+here needs a new Alembic revision under ``broadcast_server/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
+from sqlmodel import Field, SQLModel
+
+from broadcast_server.db.types import UTCDateTime, utcnow
+
+# Deterministic constraint names: Alembic needs them to alter constraints later (SQLite batch mode too).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID_LENGTH = 64  # cluster, command and report ids of the MQTT contract are at most 64 characters
+NAME_LENGTH = 200
+ERROR_LENGTH = 500  # the contract's limit for reasons and errors
+
+
+class BulletinKind(StrEnum):
+    TEXT = "text"  # read out by text-to-speech
+    AUDIO = "audio"  # an uploaded recording
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    PRIORITY = "priority"
+    EMERGENCY = "emergency"
+
+
+class BulletinStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+
+
+class BroadcastStatus(StrEnum):
+    DISPATCHING = "dispatching"
+    DISPATCHED = "dispatched"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    PLAYED = "played"
+    FAILED = "failed"
+    MISSED = "missed"
+    REJECTED = "rejected"
+    STOPPED = "stopped"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
+    allowed = ", ".join(f"'{member.value}'" for member in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _id_column(**kwargs: Any) -> Any:
+    """A string id column sized for the contract's ids."""
+    return Field(sa_type=String(ID_LENGTH), **kwargs)
+
+
+# A 64-bit id on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AdminUnit(SQLModel, table=True):
+    """A province, district, commune or village; ``parent_id`` is NULL for a root (a province)."""
+
+    __tablename__ = "admin_unit"
+    __table_args__ = (
+        UniqueConstraint("parent_id", "name", "level"),
+        # NULLs are distinct in a unique constraint, so roots get their own partial unique index.
+        Index(
+            "uq_admin_unit_root",
+            "name",
+            "level",
+            unique=True,
+            sqlite_where=sql_text("parent_id IS NULL"),
+            postgresql_where=sql_text("parent_id IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent_id: int | None = Field(default=None, foreign_key="admin_unit.id", index=True)
+    name: str = Field(sa_type=String(NAME_LENGTH))
+    level: str = Field(sa_type=String(32))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Cluster(SQLModel, table=True):
+    """One loudspeaker cluster (one receiver box), attached to its leaf unit (a village)."""
+
+    __tablename__ = "cluster"
+
+    id: str = _id_column(primary_key=True)
+    unit_id: int = Field(foreign_key="admin_unit.id", index=True)
+    lat: float
+    lon: float
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AudioAsset(SQLModel, table=True):
+    """An audio file the agents download, identified by the sha256 of its bytes."""
+
+    __tablename__ = "audio_asset"
+
+    id: str = _id_column(primary_key=True)  # sha256 hex
+    size_bytes: int = Field(sa_type=BigInteger)
+    duration_s: float
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    format: str = Field(default="mp3", sa_type=String(16))
+    storage_key: str = Field(sa_type=String(500))  # path relative to Settings.audio_dir
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Bulletin(SQLModel, table=True):
+    """A piece of content to broadcast: a text for text-to-speech or an uploaded recording."""
+
+    __tablename__ = "bulletin"
+    __table_args__ = (
+        _one_of("kind", BulletinKind),
+        _one_of("priority", Priority),
+        _one_of("status", BulletinStatus),
+    )
+
+    id: str = _id_column(primary_key=True, default_factory=_new_id)
+    title: str = Field(sa_type=String(300))
+    text: str | None = Field(default=None, sa_type=Text)
+    kind: str = Field(sa_type=String(16))
+    category: str | None = Field(default=None, sa_type=String(NAME_LENGTH))  # e.g. "Chuyển đổi số"
+    priority: str = Field(default=Priority.NORMAL.value, sa_type=String(16))
+    status: str = Field(default=BulletinStatus.DRAFT.value, sa_type=String(16))
+    audio_asset_id: str | None = _id_column(default=None, foreign_key="audio_asset.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Broadcast(SQLModel, table=True):
+    """One dispatch of a bulletin's audio to a target set of units and clusters."""
+
+    __tablename__ = "broadcast"
+    __table_args__ = (_one_of("priority", Priority), _one_of("status", BroadcastStatus))
+
+    id: str = _id_column(primary_key=True, default_factory=_new_id)
+    bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
+    audio_asset_id: str = _id_column(foreign_key="audio_asset.id", index=True)
+    priority: str = Field(default=Priority.NORMAL.value, sa_type=String(16))
+    # {"unit_ids": [...], "cluster_ids": [...]} as the operator chose it; deliveries hold the expansion.
+    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default=BroadcastStatus.DISPATCHING.value, sa_type=String(16))
+
+
+class Delivery(SQLModel, table=True):
+    """A broadcast's command to one cluster, and how far it got."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("broadcast_id", "cluster_id"), _one_of("state", DeliveryState))
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: str = _id_column(foreign_key="broadcast.id", index=True)
+    cluster_id: str = _id_column(foreign_key="cluster.id", index=True)
+    command_id: str = _id_column(unique=True)
+    state: str = Field(default=DeliveryState.QUEUED.value, sa_type=String(16))
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PlaybackReport(SQLModel, table=True):
+    """An agent's report (contract v1 ``report``), stored once: its id is the primary key."""
+
+    __tablename__ = "playback_report"
+
+    id: str = _id_column(primary_key=True)
+    cluster_id: str = _id_column(index=True)
+    command_id: str = _id_column(index=True)
+    broadcast_id: str | None = _id_column(default=None, index=True)
+    status: str = Field(sa_type=String(16))
+    reported_at: datetime = Field(sa_type=UTCDateTime)  # the agent's "ts"
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    played_s: float | None = None
+    late_s: float | None = None
+    reason: str | None = Field(default=None, sa_type=String(ERROR_LENGTH))
+
+
+class Heartbeat(SQLModel, table=True):
+    """A cluster's periodic health message (contract v1 ``heartbeat``)."""
+
+    __tablename__ = "heartbeat"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)
+    cluster_id: str = _id_column(index=True)
+    sent_at: datetime = Field(sa_type=UTCDateTime)  # the agent's "ts"
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    seq: int
+    uptime_s: float
+    firmware: str | None = Field(default=None, sa_type=String(64))
+    volume: int | None = None
+    amplifier: str | None = Field(default=None, sa_type=String(16))
+    playing: str | None = _id_column(default=None)
+    cache_free_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    link_rssi_dbm: float | None = None
+    clock_offset_s: float | None = None
+    last_error: str | None = Field(default=None, sa_type=String(ERROR_LENGTH))
+
+
+class ClusterState(SQLModel, table=True):
+    """The latest known state of a cluster: online or not, and since when."""
+
+    __tablename__ = "cluster_state"
+
+    cluster_id: str = _id_column(primary_key=True, foreign_key="cluster.id")
+    online: bool = False
+    seq: int = 0  # last connect counter seen on the status topic
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=String(ERROR_LENGTH))
+    firmware: str | None = Field(default=None, sa_type=String(64))

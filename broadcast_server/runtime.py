@@ -1,0 +1,46 @@
+"""The running server's moving parts (database engine, MQTT bus, ingest worker), started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from broadcast_server.db.engine import make_engine
+from broadcast_server.messaging.mqtt_bus import MqttBus
+from broadcast_server.services.ingest import IngestWorker
+from broadcast_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    bus: MqttBus | None = None
+    ingest: IngestWorker | None = None
+    started: bool = field(default=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, engine: Engine | None = None) -> Runtime:
+        return cls(settings=settings, engine=engine or make_engine(settings.database_url))
+
+    def start(self, *, with_mqtt: bool = True) -> None:
+        """Connect to the broker and start storing what clusters send."""
+        if with_mqtt:
+            s = self.settings
+            self.bus = MqttBus(s.mqtt_host, s.mqtt_port, topic_root=s.topic_root,
+                               username=s.mqtt_username, password=s.mqtt_password)
+            self.ingest = IngestWorker(self.engine, self.bus.events)
+            self.ingest.start()
+            self.bus.start()
+        self.started = True
+
+    def stop(self) -> None:
+        if self.bus is not None:
+            self.bus.stop()
+        if self.ingest is not None:
+            self.ingest.stop()
+        self.started = False

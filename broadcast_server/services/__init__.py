@@ -1,0 +1,1 @@
+"""Use cases: each runs in one transaction over the domain and the database adapter."""

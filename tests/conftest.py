@@ -1,0 +1,64 @@
+"""Shared fixtures: a database URL per backend (SQLite file, throwaway PostgreSQL database) and an engine.
+
+Server packages are imported inside the fixtures, so test folders that need only the base install (the
+agent's) still collect without them. PostgreSQL is at 127.0.0.1:5432 as user ``postgres`` unless
+``BCAST_TEST_POSTGRES_URL`` names another maintenance database URL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get("BCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The maintenance database URL, or a skip when no PostgreSQL server answers there."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (server extra)")
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {str(exc).strip().splitlines()[0]}")
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file in tmp_path, or a PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bcast.sqlite3'}"
+        return
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    name = f"bcast_test_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on ``database_url`` after migrating it to head."""
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.db.migrate import upgrade
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
