@@ -67,9 +67,7 @@ class LocalBroker:
             f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n"
             f"max_queued_messages 10000\nmax_inflight_messages 1000\n{self.extra_config}\n"
         )
-        self._process = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_for_port(self.host, self.port)
         except BrokerError:

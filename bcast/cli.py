@@ -20,7 +20,9 @@ app = typer.Typer(
 
 # (module, attribute, sub-command name or None to merge its commands at the top level)
 _SUBCOMMANDS: list[tuple[str, str, str | None]] = [
-    ("broadcast_server.cli", "app", None),  # server, fleet import, report coverage
+    ("broadcast_server.cli", "app", None),  # fleet import
+    ("broadcast_server.server_cli", "app", None),  # server
+    ("broadcast_server.report_cli", "app", None),  # report coverage
     ("speaker_agent.cli", "app", None),  # agent
     ("firmware_sim.cli", "app", "sim"),
     ("audio.cli", "tts_app", "tts"),

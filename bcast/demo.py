@@ -40,6 +40,7 @@ class DemoResult:
     seconds: float
     broker: str
     offline: int = 0
+    renamed: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -56,8 +57,9 @@ class _ServerThread:
     def __init__(self, app: Any, port: int) -> None:
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, name="bcast-http", daemon=True)
 
     def start(self, timeout_s: float = 20.0) -> None:
@@ -80,8 +82,12 @@ def run_demo(
     timeout_s: float = 80.0,
     speed: float = 25.0,
     progress: Callable[[int, int], None] | None = None,
+    broker: LocalBroker | None = None,
 ) -> DemoResult:
-    """Run the whole path once and return the per-commune coverage the server computed."""
+    """Run the whole path once and return the per-commune coverage the server computed.
+
+    A running `broker` may be passed in (tests watch its traffic); otherwise one is started and stopped.
+    """
     fleet = fleet or default_fleet()
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -90,7 +96,8 @@ def run_demo(
             workdir.mkdir(parents=True, exist_ok=True)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bcast-demo-")))
-        broker = stack.enter_context(LocalBroker())
+        if broker is None:
+            broker = stack.enter_context(LocalBroker())
         result = asyncio.run(_run(fleet, workdir, broker, timeout_s, speed, progress, stack))
     result.seconds = time.monotonic() - started
     return result
@@ -108,7 +115,7 @@ async def _run(
     from broadcast_server.api.app import create_app
     from broadcast_server.db.engine import make_engine
     from broadcast_server.db.migrate import upgrade
-    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet_csv
+    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet
     from broadcast_server.runtime import Runtime
     from broadcast_server.services.fleet_import import import_fleet
     from broadcast_server.settings import get_settings
@@ -122,7 +129,8 @@ async def _run(
         mqtt_port=broker.port,
         public_url=f"http://127.0.0.1:{http_port}",
     )
-    rows = parse_fleet_csv(decode_fleet_bytes(Path(fleet).read_bytes()))
+    fleet_file = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True)
+    rows = fleet_file.rows
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     stack.callback(engine.dispose)
@@ -133,30 +141,52 @@ async def _run(
     server.start()
     stack.callback(server.stop)
 
-    sim = FleetSimulation([r.cluster_id for r in rows], data_root=workdir / "agents", mqtt_host=broker.host,
-                          mqtt_port=broker.port, speed=speed, topic_root=settings.topic_root)
+    sim = FleetSimulation(
+        [r.cluster_id for r in rows],
+        data_root=workdir / "agents",
+        mqtt_host=broker.host,
+        mqtt_port=broker.port,
+        speed=speed,
+        topic_root=settings.topic_root,
+    )
     try:
         await sim.start(connect_timeout_s=timeout_s / 2)
         async with httpx.AsyncClient(base_url=settings.public_url, timeout=60) as api:
-            bulletin = _ok(await api.post("/api/v1/bulletins", json={
-                "title": "Thông báo chuyển đổi số", "text": DEMO_TEXT, "category": "Chuyển đổi số"}))
+            bulletin = _ok(
+                await api.post(
+                    "/api/v1/bulletins",
+                    json={"title": "Thông báo chuyển đổi số", "text": DEMO_TEXT, "category": "Chuyển đổi số"},
+                )
+            )
             _ok(await api.post(f"/api/v1/bulletins/{bulletin['id']}/approve"))
             districts = _ok(await api.get("/api/v1/units", params={"level": "district"}))
-            broadcast = _ok(await api.post("/api/v1/broadcasts", json={
-                "bulletin_id": bulletin["id"], "target": {"unit_ids": [d["id"] for d in districts]}}))
+            broadcast = _ok(
+                await api.post(
+                    "/api/v1/broadcasts",
+                    json={"bulletin_id": bulletin["id"], "target": {"unit_ids": [d["id"] for d in districts]}},
+                )
+            )
             coverage = await _wait_for_outcomes(api, broadcast["id"], broadcast["targeted"], timeout_s, progress)
     finally:
         await sim.stop()
     if runtime.ingest is not None:
         runtime.ingest.wait_idle(5)
     communes = [{"name": r["name"], "clusters": r["clusters"], "played": r["played"]} for r in coverage["communes"]]
-    return DemoResult(clusters=len(rows), communes=communes, seconds=0.0, broker=broker.kind or "?",
-                      extra={"broadcast_id": broadcast["id"], "states": coverage["states"],
-                             "ground_truth": sim.summary()})
+    return DemoResult(
+        clusters=len(rows),
+        communes=communes,
+        seconds=0.0,
+        broker=broker.kind or "?",
+        renamed=[str(r) for r in fleet_file.renamed],
+        extra={"broadcast_id": broadcast["id"], "states": coverage["states"], "ground_truth": sim.summary()},
+    )
 
 
 async def _wait_for_outcomes(
-    api: httpx.AsyncClient, broadcast_id: str, targeted: int, timeout_s: float,
+    api: httpx.AsyncClient,
+    broadcast_id: str,
+    targeted: int,
+    timeout_s: float,
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
@@ -173,6 +203,7 @@ async def _wait_for_outcomes(
 
 def _ok(response: httpx.Response) -> Any:
     if response.is_error:
-        raise DemoError(f"{response.request.method} {response.request.url.path}: "
-                        f"HTTP {response.status_code} {response.text[:300]}")
+        raise DemoError(
+            f"{response.request.method} {response.request.url.path}: HTTP {response.status_code} {response.text[:300]}"
+        )
     return response.json()

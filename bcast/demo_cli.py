@@ -11,11 +11,13 @@ app = typer.Typer()
 
 @app.command("demo")
 def demo(
-    fleet: Path | None = typer.Option(None, "--fleet", exists=True, dir_okay=False,
-                                      help="Tệp CSV cụm loa (mặc định: huyện Hớn Quản, 202 cụm)."),
+    fleet: Path | None = typer.Option(
+        None, "--fleet", exists=True, dir_okay=False, help="Tệp CSV cụm loa (mặc định: huyện Hớn Quản, 202 cụm)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="In một đối tượng JSON thay cho bảng."),
-    keep: Path | None = typer.Option(None, "--keep", file_okay=False,
-                                     help="Giữ lại cơ sở dữ liệu (DIR/bcast.sqlite3) và âm thanh (DIR/audio)."),
+    keep: Path | None = typer.Option(
+        None, "--keep", file_okay=False, help="Giữ lại cơ sở dữ liệu (DIR/bcast.sqlite3) và âm thanh (DIR/audio)."
+    ),
     timeout: float = typer.Option(80.0, "--timeout", min=5, help="Chờ báo cáo tối đa bao nhiêu giây."),
 ) -> None:
     """Chạy thử toàn hệ thống trên máy này: máy chủ MQTT, máy chủ, đội cụm loa mô phỏng; phát một bản tin."""
@@ -30,15 +32,28 @@ def demo(
 
     logging.basicConfig(level=logging.ERROR)
     err = Console(stderr=True)
-    with Progress(TextColumn("Đang chờ báo cáo phát"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=json_output) as bar:
+    with Progress(
+        TextColumn("Đang chờ báo cáo phát"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=json_output,
+    ) as bar:
         task = bar.add_task("reports", total=None)
         try:
-            result = run_demo(fleet, keep=keep, timeout_s=timeout,
-                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+            result = run_demo(
+                fleet,
+                keep=keep,
+                timeout_s=timeout,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except DemoError as exc:
             err.print(f"[bold red]Chạy thử thất bại:[/] {exc}")
             raise typer.Exit(1) from None
+    for line in result.renamed:
+        err.print(f"[yellow]Cảnh báo:[/] {line}")
     if json_output:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
     else:
@@ -53,8 +68,10 @@ def demo(
         table.add_row("[bold]Tổng cộng[/]", str(result.clusters), str(played), str(result.clusters - played))
         out = Console()
         out.print(table)
-        out.print(f"{len(result.communes)} xã, {result.clusters} cụm loa, {played} đã phát; "
-                  f"{result.seconds:.1f} giây (máy chủ MQTT: {result.broker}).")
+        out.print(
+            f"{len(result.communes)} xã, {result.clusters} cụm loa, {played} đã phát; "
+            f"{result.seconds:.1f} giây (máy chủ MQTT: {result.broker})."
+        )
         if keep:
             out.print(f"Dữ liệu được giữ ở {keep}: bcast.sqlite3 và audio/.")
     if sum(r["played"] for r in result.communes) < result.clusters - result.offline:

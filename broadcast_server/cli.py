@@ -36,6 +36,11 @@ def fleet_import(
         "--database-url",
         help="Cơ sở dữ liệu (mặc định: biến môi trường BCAST_DATABASE_URL hoặc tệp SQLite của máy).",
     ),
+    rename_duplicates: bool = typer.Option(
+        False,
+        "--rename-duplicates",
+        help="Mã cụm loa bị trùng thì đổi thành <mã>-2, <mã>-3... thay vì báo lỗi (in ra từng thay đổi).",
+    ),
 ) -> None:
     """Nhập danh sách cụm loa từ tệp CSV: tạo địa bàn hành chính, thêm hoặc cập nhật cụm loa.
 
@@ -49,7 +54,7 @@ def fleet_import(
 
     from broadcast_server.db.engine import make_engine
     from broadcast_server.db.migrate import upgrade
-    from broadcast_server.domain.fleet import FleetFileError, decode_fleet_bytes, parse_fleet_csv
+    from broadcast_server.domain.fleet import FleetFileError, decode_fleet_bytes, parse_fleet
     from broadcast_server.services.fleet_import import import_fleet
     from broadcast_server.settings import get_settings
 
@@ -59,7 +64,10 @@ def fleet_import(
 
     # Check the whole file before touching the database, so a bad file changes nothing at all.
     try:
-        rows = parse_fleet_csv(decode_fleet_bytes(file.read_bytes()))
+        fleet = parse_fleet(decode_fleet_bytes(file.read_bytes()), rename_duplicates=rename_duplicates)
+        rows = fleet.rows
+        for renamed in fleet.renamed:
+            err.print(f"[yellow]Cảnh báo:[/] {escape(str(renamed))}")
     except FleetFileError as exc:
         err.print(f"[bold red]Tệp {escape(file.name)} có {len(exc.problems)} lỗi, chưa nhập gì:[/]")
         for problem in exc.problems:

@@ -31,8 +31,9 @@ class Runtime:
         """Connect to the broker and start storing what clusters send."""
         if with_mqtt:
             s = self.settings
-            self.bus = MqttBus(s.mqtt_host, s.mqtt_port, topic_root=s.topic_root,
-                               username=s.mqtt_username, password=s.mqtt_password)
+            self.bus = MqttBus(
+                s.mqtt_host, s.mqtt_port, topic_root=s.topic_root, username=s.mqtt_username, password=s.mqtt_password
+            )
             self.ingest = IngestWorker(self.engine, self.bus.events)
             self.ingest.start()
             self.bus.start()

@@ -26,15 +26,23 @@ def run(
     import json
     import tempfile
 
-    from firmware_sim.scenario import load_fleet_ids, pick_offline
     from firmware_sim.fleet_sim import FleetSimulation
+    from firmware_sim.scenario import load_fleet_ids, pick_offline
 
     ids = load_fleet_ids(fleet)
     offline = pick_offline(ids, offline_fraction, seed)
 
     async def main(root: Path) -> dict:
-        sim = FleetSimulation(ids, data_root=root, mqtt_host=mqtt_host, mqtt_port=mqtt_port,
-                              topic_root=topic_root, speed=speed, offline=offline, seed=seed)
+        sim = FleetSimulation(
+            ids,
+            data_root=root,
+            mqtt_host=mqtt_host,
+            mqtt_port=mqtt_port,
+            topic_root=topic_root,
+            speed=speed,
+            offline=offline,
+            seed=seed,
+        )
         await sim.start()
         await asyncio.sleep(seconds)
         await sim.stop()

@@ -7,10 +7,11 @@ from pathlib import Path
 
 
 def load_fleet_ids(path: Path) -> list[str]:
-    """Cluster ids of a fleet CSV in the shared format, validated by the same parser the server uses."""
-    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet_csv
+    """Cluster ids of a fleet CSV in the shared format, parsed as the demo does (repeated ids renamed)."""
+    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet
 
-    return [row.cluster_id for row in parse_fleet_csv(decode_fleet_bytes(Path(path).read_bytes()))]
+    fleet = parse_fleet(decode_fleet_bytes(Path(path).read_bytes()), rename_duplicates=True)
+    return [row.cluster_id for row in fleet.rows]
 
 
 def pick_offline(cluster_ids: list[str], fraction: float, seed: int) -> set[str]:

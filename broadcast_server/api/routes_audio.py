@@ -30,5 +30,8 @@ def download(sha256: str, runtime: RuntimeDep) -> FileResponse:
     path = (root / asset.storage_key).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"audio {sha256} is missing from storage")
-    return FileResponse(path, media_type=_MEDIA_TYPES.get(asset.format, "application/octet-stream"),
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return FileResponse(
+        path,
+        media_type=_MEDIA_TYPES.get(asset.format, "application/octet-stream"),
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )

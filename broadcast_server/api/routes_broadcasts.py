@@ -23,20 +23,29 @@ def _out(session, broadcast: Broadcast) -> BroadcastOut:
         ).all()
     )
     return BroadcastOut(
-        id=broadcast.id, bulletin_id=broadcast.bulletin_id, priority=broadcast.priority, status=broadcast.status,
-        created_at=broadcast.created_at, expires_at=broadcast.expires_at, targeted=sum(counts.values()),
+        id=broadcast.id,
+        bulletin_id=broadcast.bulletin_id,
+        priority=broadcast.priority,
+        status=broadcast.status,
+        created_at=broadcast.created_at,
+        expires_at=broadcast.expires_at,
+        targeted=sum(counts.values()),
         states=counts,
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BroadcastOut)
-def create(body: BroadcastCreate, session: SessionDep, runtime: RuntimeDep, background: BackgroundTasks) -> BroadcastOut:
+def create(
+    body: BroadcastCreate, session: SessionDep, runtime: RuntimeDep, background: BackgroundTasks
+) -> BroadcastOut:
     """Create the broadcast and its deliveries now; commands go out right after the response."""
     if runtime.bus is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
     try:
         broadcast, _ = create_broadcast(
-            session, body.bulletin_id, Target(tuple(body.target.unit_ids), tuple(body.target.cluster_ids)),
+            session,
+            body.bulletin_id,
+            Target(tuple(body.target.unit_ids), tuple(body.target.cluster_ids)),
             ttl_s=body.ttl_s or runtime.settings.command_ttl_s,
         )
     except (DispatchError, UnknownTarget) as exc:

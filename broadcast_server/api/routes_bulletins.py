@@ -21,8 +21,14 @@ def _out(session, bulletin: Bulletin) -> BulletinOut:
 def create(body: BulletinCreate, session: SessionDep, runtime: RuntimeDep) -> BulletinOut:
     try:
         bulletin = create_text_bulletin(
-            session, runtime.settings.audio_dir, title=body.title, text=body.text, category=body.category,
-            priority=body.priority.value, voice=body.voice, target_lufs=runtime.settings.target_lufs,
+            session,
+            runtime.settings.audio_dir,
+            title=body.title,
+            text=body.text,
+            category=body.category,
+            priority=body.priority.value,
+            voice=body.voice,
+            target_lufs=runtime.settings.target_lufs,
         )
     except BulletinError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -26,7 +26,13 @@ def clusters(session: SessionDep) -> list[ClusterOut]:
         select(Cluster, ClusterState).join(ClusterState, isouter=True).order_by(Cluster.id)  # type: ignore[arg-type]
     ).all()
     return [
-        ClusterOut(id=c.id, unit_id=c.unit_id, lat=c.lat, lon=c.lon,
-                   online=s.online if s else None, last_seen_at=s.last_seen_at if s else None)
+        ClusterOut(
+            id=c.id,
+            unit_id=c.unit_id,
+            lat=c.lat,
+            lon=c.lon,
+            online=s.online if s else None,
+            last_seen_at=s.last_seen_at if s else None,
+        )
         for c, s in rows
     ]

@@ -38,8 +38,12 @@ class TargetIn(BaseModel):
 class BroadcastCreate(BaseModel):
     bulletin_id: str = Field(min_length=1, max_length=64)
     target: TargetIn
-    ttl_s: int | None = Field(default=None, ge=10, le=7 * 24 * 3600,
-                              description="How long clusters may still start it; default from settings.")
+    ttl_s: int | None = Field(
+        default=None,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="How long clusters may still start it; default from settings.",
+    )
 
 
 class CoverageRowOut(BaseModel):

@@ -76,8 +76,38 @@ def decode_fleet_bytes(data: bytes) -> str:
         raise FleetFileError([(line, "tệp không phải mã UTF-8 (hãy lưu lại tệp dạng CSV UTF-8)")]) from None
 
 
+@dataclass(frozen=True)
+class Renamed:
+    """A duplicate cluster id given a new one (only when the caller asked for it)."""
+
+    line: int
+    old_id: str
+    new_id: str
+    first_line: int
+
+    def __str__(self) -> str:
+        return (
+            f"dòng {self.line}: cluster_id {self.old_id!r} trùng với dòng {self.first_line}, đổi thành {self.new_id!r}"
+        )
+
+
+@dataclass(frozen=True)
+class FleetFile:
+    rows: list[FleetRow]
+    renamed: list[Renamed]
+
+
 def parse_fleet_csv(text: str) -> list[FleetRow]:
     """Rows of a fleet CSV in file order; raises FleetFileError listing every problem found."""
+    return parse_fleet(text).rows
+
+
+def parse_fleet(text: str, *, rename_duplicates: bool = False) -> FleetFile:
+    """Parse a fleet CSV; with `rename_duplicates`, a repeated cluster_id becomes `<id>-2`, `<id>-3`...
+
+    Real files have such repeats (ids made from commune names without diacritics: Bình Thanh and
+    Bình Thạnh give the same id). Strict import refuses them; the demo and simulator rename them.
+    """
     text = text.removeprefix("\ufeff")
     problems: list[tuple[int, str]] = []
     records = _records(text, problems)
@@ -89,18 +119,28 @@ def parse_fleet_csv(text: str) -> list[FleetRow]:
     if columns is None:
         raise FleetFileError(problems)
 
+    body = [(line, record) for line, record in records if any(cell.strip() for cell in record)]
+    taken = {record[columns["cluster_id"]].strip() for _, record in body if len(record) == len(header[1])}
     rows: list[FleetRow] = []
+    renamed: list[Renamed] = []
     first_line_of: dict[str, int] = {}
-    for line, record in records:
-        if not any(cell.strip() for cell in record):
-            continue  # blank lines and spreadsheets' empty ",,,,,," rows
+    for line, record in body:
         if len(record) != len(header[1]):
             problems.append((line, f"có {len(record)} cột, dòng tiêu đề có {len(header[1])} cột"))
             continue
         cells = {name: record[index].strip() for name, index in columns.items()}
         cluster_id = cells["cluster_id"]
         duplicate_of = first_line_of.get(cluster_id) if cluster_id else None
-        if duplicate_of is not None:
+        if duplicate_of is not None and rename_duplicates:
+            suffix = 2
+            while f"{cluster_id}-{suffix}" in taken:
+                suffix += 1
+            new_id = f"{cluster_id}-{suffix}"
+            taken.add(new_id)
+            renamed.append(Renamed(line, cluster_id, new_id, duplicate_of))
+            cells["cluster_id"] = new_id
+            duplicate_of = None
+        elif duplicate_of is not None:
             problems.append((line, f"cluster_id {cluster_id!r} trùng với dòng {duplicate_of}"))
         elif cluster_id:
             first_line_of[cluster_id] = line
@@ -110,7 +150,7 @@ def parse_fleet_csv(text: str) -> list[FleetRow]:
 
     if problems:
         raise FleetFileError(problems)
-    return rows
+    return FleetFile(rows, renamed)
 
 
 def _records(text: str, problems: list[tuple[int, str]]):

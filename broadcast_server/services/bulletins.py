@@ -13,8 +13,18 @@ class BulletinError(ValueError):
     """A bulletin request that cannot be honoured; the message says why."""
 
 
-def store_asset(session: Session, audio_dir: Path, path: Path, *, size_bytes: int, duration_s: float,
-                loudness_lufs: float | None, true_peak_dbtp: float | None, sha256: str, fmt: str) -> AudioAsset:
+def store_asset(
+    session: Session,
+    audio_dir: Path,
+    path: Path,
+    *,
+    size_bytes: int,
+    duration_s: float,
+    loudness_lufs: float | None,
+    true_peak_dbtp: float | None,
+    sha256: str,
+    fmt: str,
+) -> AudioAsset:
     """Get or create the asset row of a rendered file that already lies under `audio_dir`."""
     existing = session.get(AudioAsset, sha256)
     if existing is not None:
@@ -56,13 +66,24 @@ def create_text_bulletin(
     except TtsError as exc:
         raise BulletinError(f"speech synthesis failed: {exc}") from exc
     asset = store_asset(
-        session, audio_dir, result.path, size_bytes=result.size_bytes, duration_s=result.duration_s,
-        loudness_lufs=result.integrated_lufs, true_peak_dbtp=result.true_peak_dbtp, sha256=result.sha256,
+        session,
+        audio_dir,
+        result.path,
+        size_bytes=result.size_bytes,
+        duration_s=result.duration_s,
+        loudness_lufs=result.integrated_lufs,
+        true_peak_dbtp=result.true_peak_dbtp,
+        sha256=result.sha256,
         fmt=result.format,
     )
     bulletin = Bulletin(
-        title=title, text=text, kind=BulletinKind.TEXT.value, category=category, priority=priority,
-        status=BulletinStatus.DRAFT.value, audio_asset_id=asset.id,
+        title=title,
+        text=text,
+        kind=BulletinKind.TEXT.value,
+        category=category,
+        priority=priority,
+        status=BulletinStatus.DRAFT.value,
+        audio_asset_id=asset.id,
     )
     session.add(bulletin)
     session.flush()

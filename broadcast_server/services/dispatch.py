@@ -55,9 +55,7 @@ def create_broadcast(
         raise DispatchError(f"bulletin {bulletin_id!r} is {bulletin.status}, not approved")
     if bulletin.audio_asset_id is None:
         raise DispatchError(f"bulletin {bulletin_id!r} has no audio")
-    cluster_ids = resolve_target(
-        load_units(session), load_cluster_units(session), target.unit_ids, target.cluster_ids
-    )
+    cluster_ids = resolve_target(load_units(session), load_cluster_units(session), target.unit_ids, target.cluster_ids)
     now = now or utcnow()
     broadcast = Broadcast(
         bulletin_id=bulletin.id,
@@ -77,7 +75,9 @@ def create_broadcast(
     return broadcast, deliveries
 
 
-def play_command(broadcast: Broadcast, asset: AudioAsset, title: str, command_id: str, audio_url: str) -> dict[str, Any]:
+def play_command(
+    broadcast: Broadcast, asset: AudioAsset, title: str, command_id: str, audio_url: str
+) -> dict[str, Any]:
     """The contract v1 command that makes one cluster play a broadcast now."""
     return {
         "v": 1,
@@ -133,6 +133,10 @@ def send_broadcast(engine: Engine, publisher: CommandPublisher, broadcast_id: st
                 update(Broadcast).where(Broadcast.id == broadcast_id).values(status=BroadcastStatus.DISPATCHED.value)  # type: ignore[arg-type]
             )
     if len(acknowledged) < len(commands):
-        log.warning("broadcast %s: %d of %d commands not acknowledged by the broker",
-                    broadcast_id, len(commands) - len(acknowledged), len(commands))
+        log.warning(
+            "broadcast %s: %d of %d commands not acknowledged by the broker",
+            broadcast_id,
+            len(commands) - len(acknowledged),
+            len(commands),
+        )
     return len(acknowledged)

@@ -101,8 +101,12 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
         for delivery in deliveries:
             report = by_command[delivery.command_id]
             if report.cluster_id != delivery.cluster_id:
-                log.warning("report %s from %s names a command of %s; ignored for delivery",
-                            report.id, report.cluster_id, delivery.cluster_id)
+                log.warning(
+                    "report %s from %s names a command of %s; ignored for delivery",
+                    report.id,
+                    report.cluster_id,
+                    delivery.cluster_id,
+                )
                 continue
             state = next_state(delivery.state, report.status)
             if state is not None:
@@ -116,11 +120,19 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
         if item.channel is Channel.HEARTBEAT:
             session.add(
                 Heartbeat(
-                    cluster_id=item.cluster_id, sent_at=parse_time(m["ts"]), received_at=at, seq=m["seq"],
-                    uptime_s=m["uptime_s"], firmware=m.get("firmware"), volume=m.get("volume"),
-                    amplifier=m.get("amplifier"), playing=m.get("playing"),
-                    cache_free_bytes=m.get("cache_free_bytes"), link_rssi_dbm=m.get("link_rssi_dbm"),
-                    clock_offset_s=m.get("clock_offset_s"), last_error=m.get("last_error"),
+                    cluster_id=item.cluster_id,
+                    sent_at=parse_time(m["ts"]),
+                    received_at=at,
+                    seq=m["seq"],
+                    uptime_s=m["uptime_s"],
+                    firmware=m.get("firmware"),
+                    volume=m.get("volume"),
+                    amplifier=m.get("amplifier"),
+                    playing=m.get("playing"),
+                    cache_free_bytes=m.get("cache_free_bytes"),
+                    link_rssi_dbm=m.get("link_rssi_dbm"),
+                    clock_offset_s=m.get("clock_offset_s"),
+                    last_error=m.get("last_error"),
                 )
             )
             stats.heartbeats += 1
@@ -149,8 +161,9 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
 class IngestWorker:
     """Drains the bus's event queue into the database; a failing database delays, never drops, a batch."""
 
-    def __init__(self, engine: Engine, events: queue.Queue[Incoming], *, batch_size: int = 500,
-                 max_wait_s: float = 0.1) -> None:
+    def __init__(
+        self, engine: Engine, events: queue.Queue[Incoming], *, batch_size: int = 500, max_wait_s: float = 0.1
+    ) -> None:
         self.engine = engine
         self.events = events
         self.batch_size = batch_size

@@ -108,8 +108,9 @@ async def test_corrupted_audio_is_never_played(running, audio_server, topic_root
     agent, player, observer = running
     url, sha, size = audio_server.add("b.mp3", b"good bytes" * 100)
     (audio_server.root / "b.mp3").write_bytes(b"evil bytes" * 100)  # same size, other content
-    observer.publish(Topics(topic_root).for_cluster("c-1", Channel.COMMAND),
-                     json.dumps(play_command(url, sha, size)).encode())
+    observer.publish(
+        Topics(topic_root).for_cluster("c-1", Channel.COMMAND), json.dumps(play_command(url, sha, size)).encode()
+    )
     await wait_for(lambda: any(r["status"] == "failed" for r in observer.of(Channel.REPORT)), timeout=30)
     assert player.log == []
     assert not agent.cache.has(sha)
@@ -130,8 +131,10 @@ async def test_malformed_command_is_refused_and_reported(running, topic_root, pa
 async def test_expired_command_is_rejected(running, audio_server, topic_root):
     agent, player, observer = running
     url, sha, size = audio_server.add("c.mp3", b"x" * 100)
-    observer.publish(Topics(topic_root).for_cluster("c-1", Channel.COMMAND),
-                     json.dumps(play_command(url, sha, size, expires_in=-1)).encode())
+    observer.publish(
+        Topics(topic_root).for_cluster("c-1", Channel.COMMAND),
+        json.dumps(play_command(url, sha, size, expires_in=-1)).encode(),
+    )
     await wait_for(lambda: any(r["status"] == "rejected" for r in observer.of(Channel.REPORT)))
     assert "expired" in observer.of(Channel.REPORT)[-1]["reason"] and player.log == []
 
@@ -166,5 +169,7 @@ async def test_status_is_retained_and_will_fires_with_its_seq(tmp_path, topic_ro
         observer.close()
         cleanup = mqtt.Client(CallbackAPIVersion.VERSION2)
         cleanup.connect(*BROKER)
-        cleanup.publish(Topics(topic_root).for_cluster("c-2", Channel.STATUS), b"", qos=1, retain=True).wait_for_publish(5)
+        cleanup.publish(
+            Topics(topic_root).for_cluster("c-2", Channel.STATUS), b"", qos=1, retain=True
+        ).wait_for_publish(5)
         cleanup.disconnect()

@@ -1,0 +1,106 @@
+"""The whole path on real parts: espeak-ng, ffmpeg, a mosquitto we start, the server on SQLite, real agents."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bcast.broker import LocalBroker
+from bcast.demo import default_fleet, run_demo
+from mqtt_contract import InvalidTopic, Topics, decode
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Wiretap:
+    """Subscribes to '#' like `mosquitto_sub -v -t '#'` and keeps every message."""
+
+    def __init__(self, broker: LocalBroker) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:6]}")
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe("#", qos=1)
+        self.client.loop_start()
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_demo_plays_on_every_cluster_of_hon_quan_and_speaks_only_the_contract(tmp_path):
+    with LocalBroker() as broker:
+        tap = Wiretap(broker)
+        try:
+            result = run_demo(keep=tmp_path / "kept", broker=broker)
+        finally:
+            tap.close()
+    assert result.clusters == 202
+    assert len(result.communes) == 13
+    assert sum(c["clusters"] for c in result.communes) == 202
+    assert all(c["played"] == c["clusters"] for c in result.communes), result.communes
+    # What the server reports equals what the simulated speakers really did.
+    truth = result.extra["ground_truth"]
+    assert truth["clusters_played"] == 202 and truth["plays_completed"] == 202
+    # Acceptance 4: every message on the broker is on a contract topic and valid against its schema.
+    topics = Topics("bcast")
+    assert len(tap.messages) > 202 * 3  # at least status, command and report per cluster
+    seen_channels = set()
+    for topic, payload in tap.messages:
+        try:
+            cluster_id, channel = topics.parse(topic)
+        except InvalidTopic as exc:
+            pytest.fail(f"message outside the contract: {exc}")
+        if payload:  # an empty retained payload would be a clear; we send none
+            decode(channel, payload)
+        seen_channels.add(channel.value)
+    assert seen_channels == {"command", "status", "heartbeat", "report"}
+    # --keep leaves the database and the audio for exploring afterwards.
+    assert (tmp_path / "kept" / "bcast.sqlite3").is_file()
+    assert list((tmp_path / "kept" / "audio").glob("*.mp3"))
+
+
+def test_demo_cli_json_on_binh_son(tmp_path):
+    fleet = ROOT / "bcast" / "data" / "binh-son.csv"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bcast", "demo", "--fleet", str(fleet), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    document = json.loads(completed.stdout)
+    assert document["clusters"] == 144
+    assert len(document["communes"]) == 22
+    assert sum(c["played"] for c in document["communes"]) == 144
+    assert set(document) == {"clusters", "communes", "seconds"}
+
+
+def test_demo_with_a_district_without_communes(tmp_path):
+    csv = tmp_path / "ly-son.csv"
+    csv.write_text(
+        "cluster_id,province,district,commune,village,lat,lon\n"
+        "ly-son-an-vinh-001,Quảng Ngãi,Lý Sơn,,Thôn Đông,15.38,109.12\n"
+        "ly-son-an-vinh-002,Quảng Ngãi,Lý Sơn,,Thôn Tây,15.39,109.10\n"
+        "ly-son-an-hai-001,Quảng Ngãi,Lý Sơn,,Thôn Trung Hòa,15.37,109.11\n"
+        "binh-son-x-001,Quảng Ngãi,Bình Sơn,Xã Bình Hải,Thôn 1,15.30,108.80\n",
+        encoding="utf-8",
+    )
+    result = run_demo(csv)
+    by_name = {c["name"]: c for c in result.communes}
+    assert by_name["Lý Sơn"] == {"name": "Lý Sơn", "clusters": 3, "played": 3}
+    assert by_name["Xã Bình Hải"]["played"] == 1
+
+
+def test_default_fleet_is_shipped_in_the_package():
+    assert default_fleet().read_text(encoding="utf-8").count("\n") == 203
