@@ -295,9 +295,10 @@ class Agent:
             return  # QoS 1 may deliver twice; a command is acted on once
         now = self.clock.now()
         if parse_time(command["expires_at"]) <= now:
+            # A play that arrives too late (the cluster was cut off) was missed; anything else is refused.
             self._finish(
                 command_id,
-                "rejected",
+                "missed" if command["type"] == "play" else "rejected",
                 broadcast_id=_broadcast_of(command),
                 reason=f"command expired at {command['expires_at']}",
             )

@@ -96,10 +96,15 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
     session.add_all(new_reports)
     stats.stored_reports += len(new_reports)
     if new_reports:
-        by_command = {r.command_id: r for r in new_reports}
-        deliveries = session.exec(select(Delivery).where(Delivery.command_id.in_(by_command))).all()  # type: ignore[attr-defined]
-        for delivery in deliveries:
-            report = by_command[delivery.command_id]
+        command_ids = {r.command_id for r in new_reports}
+        deliveries = {
+            d.command_id: d
+            for d in session.exec(select(Delivery).where(Delivery.command_id.in_(command_ids)))  # type: ignore[attr-defined]
+        }
+        for report in new_reports:  # in arrival order: the first outcome of a command stands
+            delivery = deliveries.get(report.command_id)
+            if delivery is None:
+                continue  # a ping, a stop, or a command of a broadcast this database does not hold
             if report.cluster_id != delivery.cluster_id:
                 log.warning(
                     "report %s from %s names a command of %s; ignored for delivery",

@@ -128,14 +128,14 @@ async def test_malformed_command_is_refused_and_reported(running, topic_root, pa
     assert agent.connected.is_set() and player.log == []
 
 
-async def test_expired_command_is_rejected(running, audio_server, topic_root):
+async def test_expired_play_is_reported_missed(running, audio_server, topic_root):
     agent, player, observer = running
     url, sha, size = audio_server.add("c.mp3", b"x" * 100)
     observer.publish(
         Topics(topic_root).for_cluster("c-1", Channel.COMMAND),
         json.dumps(play_command(url, sha, size, expires_in=-1)).encode(),
     )
-    await wait_for(lambda: any(r["status"] == "rejected" for r in observer.of(Channel.REPORT)))
+    await wait_for(lambda: any(r["status"] == "missed" for r in observer.of(Channel.REPORT)))
     assert "expired" in observer.of(Channel.REPORT)[-1]["reason"] and player.log == []
 
 

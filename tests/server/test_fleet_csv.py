@@ -165,3 +165,21 @@ def test_file_that_is_not_utf8_names_the_line() -> None:
     with pytest.raises(FleetFileError) as caught:
         decode_fleet_bytes(data)
     assert caught.value.problems[0].line == 3
+
+
+def test_repeated_ids_are_renamed_only_on_request():
+    from broadcast_server.domain.fleet import parse_fleet
+
+    text = (
+        "cluster_id,province,district,commune,village,lat,lon\n"
+        "bs-binh-thanh-001,Quảng Ngãi,Bình Sơn,Xã Bình Thanh,Thôn 1,15.2,108.7\n"
+        "bs-binh-thanh-001-2,Quảng Ngãi,Bình Sơn,Xã Bình Thanh,Thôn 2,15.2,108.7\n"
+        "bs-binh-thanh-001,Quảng Ngãi,Bình Sơn,Xã Bình Thạnh,Thôn 1,15.2,108.7\n"
+    )
+    with pytest.raises(FleetFileError) as error:
+        parse_fleet(text)
+    assert [p.line for p in error.value.problems] == [4]
+    fleet = parse_fleet(text, rename_duplicates=True)
+    assert [r.cluster_id for r in fleet.rows] == ["bs-binh-thanh-001", "bs-binh-thanh-001-2", "bs-binh-thanh-001-3"]
+    assert [(r.line, r.new_id, r.first_line) for r in fleet.renamed] == [(4, "bs-binh-thanh-001-3", 2)]
+    assert fleet.rows[2].commune == "Xã Bình Thạnh"
