@@ -43,8 +43,19 @@ class DemoResult:
     renamed: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    with_offline: bool = False
+
     def as_json(self) -> dict[str, Any]:
-        return {"clusters": self.clusters, "communes": self.communes, "seconds": round(self.seconds, 2)}
+        """The demo's JSON; with an offline fraction, "offline" per commune and in total as the server saw it."""
+        keys = ("name", "clusters", "played", "offline") if self.with_offline else ("name", "clusters", "played")
+        document: dict[str, Any] = {
+            "clusters": self.clusters,
+            "communes": [{k: c[k] for k in keys} for c in self.communes],
+            "seconds": round(self.seconds, 2),
+        }
+        if self.with_offline:
+            document["offline"] = self.offline
+        return document
 
 
 def default_fleet() -> Path:
@@ -83,10 +94,13 @@ def run_demo(
     speed: float = 25.0,
     progress: Callable[[int, int], None] | None = None,
     broker: LocalBroker | None = None,
+    offline_fraction: float | None = None,
+    seed: int = 0,
 ) -> DemoResult:
     """Run the whole path once and return the per-commune coverage the server computed.
 
     A running `broker` may be passed in (tests watch its traffic); otherwise one is started and stopped.
+    With `offline_fraction`, that share of clusters (chosen from `seed`) never connects.
     """
     fleet = fleet or default_fleet()
     started = time.monotonic()
@@ -98,7 +112,10 @@ def run_demo(
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bcast-demo-")))
         if broker is None:
             broker = stack.enter_context(LocalBroker())
-        result = asyncio.run(_run(fleet, workdir, broker, timeout_s, speed, progress, stack))
+        result = asyncio.run(
+            _run(fleet, workdir, broker, timeout_s, speed, progress, stack, offline_fraction or 0.0, seed)
+        )
+        result.with_offline = offline_fraction is not None
     result.seconds = time.monotonic() - started
     return result
 
@@ -111,6 +128,8 @@ async def _run(
     speed: float,
     progress: Callable[[int, int], None] | None,
     stack: contextlib.ExitStack,
+    offline_fraction: float,
+    seed: int,
 ) -> DemoResult:
     from broadcast_server.api.app import create_app
     from broadcast_server.db.engine import make_engine
@@ -120,6 +139,7 @@ async def _run(
     from broadcast_server.services.fleet_import import import_fleet
     from broadcast_server.settings import get_settings
     from firmware_sim.fleet_sim import FleetSimulation
+    from firmware_sim.scenario import pick_offline
 
     http_port = free_port()
     settings = get_settings(
@@ -131,6 +151,7 @@ async def _run(
     )
     fleet_file = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True)
     rows = fleet_file.rows
+    offline = pick_offline([r.cluster_id for r in rows], offline_fraction, seed)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     stack.callback(engine.dispose)
@@ -148,6 +169,8 @@ async def _run(
         mqtt_port=broker.port,
         speed=speed,
         topic_root=settings.topic_root,
+        offline=offline,
+        seed=seed,
     )
     try:
         await sim.start(connect_timeout_s=timeout_s / 2)
@@ -166,17 +189,23 @@ async def _run(
                     json={"bulletin_id": bulletin["id"], "target": {"unit_ids": [d["id"] for d in districts]}},
                 )
             )
-            coverage = await _wait_for_outcomes(api, broadcast["id"], broadcast["targeted"], timeout_s, progress)
+            # Offline clusters never answer; wait for the others (the demo knows which it cut off).
+            expected = broadcast["targeted"] - len(offline)
+            coverage = await _wait_for_outcomes(api, broadcast["id"], expected, timeout_s, progress)
     finally:
         await sim.stop()
     if runtime.ingest is not None:
         runtime.ingest.wait_idle(5)
-    communes = [{"name": r["name"], "clusters": r["clusters"], "played": r["played"]} for r in coverage["communes"]]
+    communes = [
+        {"name": r["name"], "clusters": r["clusters"], "played": r["played"], "offline": r["offline"]}
+        for r in coverage["communes"]
+    ]
     return DemoResult(
         clusters=len(rows),
         communes=communes,
         seconds=0.0,
         broker=broker.kind or "?",
+        offline=coverage["total"]["offline"],
         renamed=[str(r) for r in fleet_file.renamed],
         extra={"broadcast_id": broadcast["id"], "states": coverage["states"], "ground_truth": sim.summary()},
     )

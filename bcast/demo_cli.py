@@ -19,6 +19,10 @@ def demo(
         None, "--keep", file_okay=False, help="Giữ lại cơ sở dữ liệu (DIR/bcast.sqlite3) và âm thanh (DIR/audio)."
     ),
     timeout: float = typer.Option(80.0, "--timeout", min=5, help="Chờ báo cáo tối đa bao nhiêu giây."),
+    offline_fraction: float | None = typer.Option(
+        None, "--offline-fraction", min=0.0, max=1.0, help="Tỷ lệ cụm loa mất kết nối trong lúc chạy thử (0–1)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Hạt giống ngẫu nhiên để chọn cụm mất kết nối (lặp lại được)."),
 ) -> None:
     """Chạy thử toàn hệ thống trên máy này: máy chủ MQTT, máy chủ, đội cụm loa mô phỏng; phát một bản tin."""
     import json
@@ -45,6 +49,8 @@ def demo(
         try:
             result = run_demo(
                 fleet,
+                offline_fraction=offline_fraction,
+                seed=seed,
                 keep=keep,
                 timeout_s=timeout,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -62,10 +68,19 @@ def demo(
         table.add_column("Số cụm loa", justify="right")
         table.add_column("Đã phát", justify="right")
         table.add_column("Chưa phát", justify="right")
+        table.add_column("Mất kết nối", justify="right")
         for row in result.communes:
-            table.add_row(row["name"], str(row["clusters"]), str(row["played"]), str(row["clusters"] - row["played"]))
+            table.add_row(
+                row["name"],
+                str(row["clusters"]),
+                str(row["played"]),
+                str(row["clusters"] - row["played"]),
+                str(row["offline"]),
+            )
         played = sum(r["played"] for r in result.communes)
-        table.add_row("[bold]Tổng cộng[/]", str(result.clusters), str(played), str(result.clusters - played))
+        table.add_row(
+            "[bold]Tổng cộng[/]", str(result.clusters), str(played), str(result.clusters - played), str(result.offline)
+        )
         out = Console()
         out.print(table)
         out.print(

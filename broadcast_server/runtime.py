@@ -32,7 +32,12 @@ class Runtime:
         if with_mqtt:
             s = self.settings
             self.bus = MqttBus(
-                s.mqtt_host, s.mqtt_port, topic_root=s.topic_root, username=s.mqtt_username, password=s.mqtt_password
+                s.mqtt_host,
+                s.mqtt_port,
+                topic_root=s.topic_root,
+                username=s.mqtt_username,
+                password=s.mqtt_password,
+                client_id=s.mqtt_client_id,
             )
             self.ingest = IngestWorker(self.engine, self.bus.events)
             self.ingest.start()

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     topic_root: str = "bcast"
+    # The server's MQTT client id; its session is persistent, so reports wait at the broker during a restart.
+    mqtt_client_id: str = "bcast-server"
     # Base URL the agents use to download audio files.
     public_url: str = "http://127.0.0.1:8000"
     command_ttl_s: int = 600

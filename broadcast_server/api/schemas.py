@@ -51,6 +51,7 @@ class CoverageRowOut(BaseModel):
     clusters: int
     played: int
     not_played: int
+    offline: int
 
 
 class BroadcastOut(BaseModel):

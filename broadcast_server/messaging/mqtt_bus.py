@@ -54,9 +54,13 @@ class MqttBus:
         self.events: queue.Queue[Incoming] = queue.Queue()
         self.rejected = 0  # malformed payloads dropped (logged), never fatal
         self._connected = threading.Event()
+        # A fixed client id with a persistent session: while the server is down or restarting, the broker
+        # keeps the QoS 1 reports and statuses for it instead of dropping them (agents delete a report
+        # from their outbox once the broker has it). Without an id, a throwaway clean session is used.
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"bcast-server-{uuid.uuid4().hex[:8]}",
+            clean_session=client_id is None,
             protocol=mqtt.MQTTv311,
         )
         self._client.max_queued_messages_set(MAX_QUEUED)

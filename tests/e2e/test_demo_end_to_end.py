@@ -104,3 +104,17 @@ def test_demo_with_a_district_without_communes(tmp_path):
 
 def test_default_fleet_is_shipped_in_the_package():
     assert default_fleet().read_text(encoding="utf-8").count("\n") == 203
+
+
+def test_demo_with_offline_clusters_counts_only_real_plays():
+    result = run_demo(offline_fraction=0.1, seed=1)
+    document = result.as_json()
+    assert document["offline"] == 20  # round(0.1 × 202)
+    assert sum(c["offline"] for c in document["communes"]) == 20
+    played = sum(c["played"] for c in document["communes"])
+    truth = result.extra["ground_truth"]
+    assert played == truth["clusters_played"] == 202 - 20
+    assert all(c["played"] + c["offline"] == c["clusters"] for c in document["communes"])
+    # The same seed picks the same clusters.
+    again = run_demo(offline_fraction=0.1, seed=1).as_json()
+    assert [c["offline"] for c in again["communes"]] == [c["offline"] for c in document["communes"]]
