@@ -101,6 +101,18 @@ def say(
         typer.echo(f"Độ lớn: {result.integrated_lufs:.1f} LUFS, đỉnh thực {result.true_peak_dbtp:.1f} dBTP")
 
 
+@tts_app.command("normalize")
+def normalize_command() -> None:
+    """Đọc các dòng từ stdin, in dạng đọc thành lời của từng dòng (giữ nguyên số dòng)."""
+    import sys
+
+    with _friendly_errors():
+        from audio.normalize import normalize_text
+
+        for line in sys.stdin.read().splitlines():
+            typer.echo(normalize_text(line) if line.strip() else "")
+
+
 def _say_wav(text: str, output: Path, *, voice: str, engine: str, rate: int | None) -> None:
     """Write the engine's own WAV (no loudness processing) atomically and report its measured loudness."""
     from audio.measure import measure_loudness

@@ -9,6 +9,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+from audio.normalize import normalize_text
 from audio.render import RenderResult, render
 from audio.tts.engine import TtsError
 from audio.tts.registry import get_engine
@@ -26,6 +27,8 @@ def text_to_wav(
     cleaned = clean_text(text)
     if not cleaned:
         raise TtsError("nothing to say: the text is empty")
+    # Digits, dates and abbreviations become words first: the engine would otherwise spell them out.
+    cleaned = clean_text(normalize_text(cleaned))
     get_engine(engine).synthesize(cleaned, voice, Path(out_wav), rate_wpm=rate_wpm)
     return Path(out_wav)
 

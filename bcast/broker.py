@@ -92,10 +92,15 @@ class LocalBroker:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._amqtt_loop = loop
+
+            async def boot() -> None:
+                self._amqtt_broker = Broker(config)  # amqtt wants to be built inside its running loop
+                await self._amqtt_broker.start()
+
             try:
-                self._amqtt_broker = Broker(config, loop=loop)
-                loop.run_until_complete(self._amqtt_broker.start())
+                loop.run_until_complete(boot())
             except BaseException as exc:  # reported to the starting thread
                 errors.append(exc)
                 ready.set()
