@@ -100,7 +100,7 @@ def test_send_publishes_valid_commands_and_marks_only_acknowledged_ones_sent(see
         broadcast, _ = create_broadcast(session, ready, Target(unit_ids=(units["Bình Sơn"],)), ttl_s=60)
     publisher = RecordingPublisher(drop={"b-1"})
     assert send_broadcast(engine, publisher, broadcast.id, "http://127.0.0.1:9") == 2
-    for cluster_id, command in publisher.sent:
+    for _cluster_id, command in publisher.sent:
         validate(Channel.COMMAND, command)
         assert command["play"]["audio"]["url"] == f"http://127.0.0.1:9/api/v1/audio/{'ab' * 32}"
     with session_scope(engine) as session:
