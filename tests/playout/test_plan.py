@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ def test_priority_items_go_first_and_keep_programme_order():
     plays = plan([entry], start=T0, end=at(60))
     assert [p.title for p in plays] == ["p1", "p2", "a", "b"]
     assert plays[0].start == T0 and plays[-1].end == T0 + timedelta(seconds=180)
-    assert all(a.end == b.start for a, b in zip(plays, plays[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(plays))
 
 
 def test_insert_waits_for_the_item_boundary_then_background_resumes():
@@ -91,7 +92,7 @@ def test_plan_invariants(entries):
     keys = [p.key for p in plays]
     assert len(keys) == len(set(keys))  # nothing plays twice
     assert len(plays) == sum(len(e.items) for e in entries)  # a day is long enough for everything
-    for a, b in zip(plays, plays[1:]):
+    for a, b in itertools.pairwise(plays):
         assert a.end <= b.start  # one channel: no overlap
     for p in plays:
         assert p.start >= p.due  # nothing before its time
