@@ -1,0 +1,285 @@
+"""Schedule files: the YAML a district keeps in version control, parsed and checked without I/O.
+
+A file names programmes (ordered items: text read by TTS or an audio file), optional named groups of
+targets, and slots (a programme, a first date and local time, an optional RFC 5545 rule, a target).
+Every problem is reported with its place in the file; a file with any problem is applied not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import Any
+
+import yaml
+
+from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
+
+SCHEDULE_FILE_VERSION = 1
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+TIME_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+PRIORITIES = ("normal", "priority")
+LAYERS = ("background", "insert")
+ON_INTERRUPT = ("resume", "restart", "drop")
+
+
+class ScheduleFileError(ValueError):
+    """A schedule file that cannot be applied; `problems` lists each as 'place: message' in Vietnamese."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    title: str
+    text: str | None = None
+    audio_file: str | None = None
+    priority: str = "normal"
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgrammeSpec:
+    id: str
+    title: str
+    items: tuple[ItemSpec, ...]
+    on_interrupt: str = "restart"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Units by path ('Quảng Ngãi/Bình Sơn/Xã Bình Hải'), single clusters, and named groups."""
+
+    units: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    id: str
+    programme: str
+    start_date: date
+    start_time: time
+    target: TargetSpec
+    rule: str | None = None
+    until: date | None = None
+    layer: str = "background"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    programmes: tuple[ProgrammeSpec, ...]
+    slots: tuple[SlotSpec, ...]
+    groups: dict[str, TargetSpec] = field(default_factory=dict)
+
+
+def parse_schedule_yaml(text: str) -> ScheduleSpec:
+    """Parse and check a schedule file; raises ScheduleFileError listing every problem."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScheduleFileError([f"tệp không phải YAML hợp lệ: {exc}"]) from None
+    return parse_schedule(document)
+
+
+def parse_schedule(document: Any) -> ScheduleSpec:
+    problems: list[str] = []
+    if not isinstance(document, dict):
+        raise ScheduleFileError(["tệp lịch phải là một bảng YAML có các khóa version, programmes, slots"])
+    if document.get("version") != SCHEDULE_FILE_VERSION:
+        problems.append(f"version: phải là {SCHEDULE_FILE_VERSION}")
+    unknown = set(document) - {"version", "timezone", "programmes", "groups", "slots"}
+    if unknown:
+        problems.append(f"khóa không được hỗ trợ: {', '.join(sorted(map(str, unknown)))}")
+    if document.get("timezone", "Asia/Ho_Chi_Minh") != "Asia/Ho_Chi_Minh":
+        problems.append("timezone: lịch dùng giờ Việt Nam (Asia/Ho_Chi_Minh)")
+
+    programmes = tuple(
+        _programme(p, f"programmes[{i}]", problems) for i, p in enumerate(_list(document, "programmes", problems))
+    )
+    _unique([p.id for p in programmes], "programmes", problems)
+    groups_raw = document.get("groups") or {}
+    groups: dict[str, TargetSpec] = {}
+    if not isinstance(groups_raw, dict):
+        problems.append("groups: phải là bảng tên nhóm → đích phát")
+    else:
+        for name, raw in groups_raw.items():
+            if not isinstance(name, str) or not ID_PATTERN.match(name):
+                problems.append(f"groups.{name}: tên nhóm chỉ gồm chữ thường không dấu, số và '-'")
+            groups[str(name)] = _target(raw, f"groups.{name}", problems, allow_groups=False)
+    slots = tuple(_slot(s, f"slots[{i}]", problems) for i, s in enumerate(_list(document, "slots", problems)))
+    _unique([s.id for s in slots], "slots", problems)
+    known = {p.id for p in programmes}
+    for i, slot in enumerate(slots):
+        if slot.programme and slot.programme not in known:
+            problems.append(f"slots[{i}].programme: không có chương trình {slot.programme!r}")
+        for group in slot.target.groups:
+            if group not in groups:
+                problems.append(f"slots[{i}].target.groups: không có nhóm {group!r}")
+    if problems:
+        raise ScheduleFileError(problems)
+    return ScheduleSpec(programmes, slots, groups)
+
+
+def _list(document: dict, key: str, problems: list[str]) -> list[Any]:
+    value = document.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{key}: phải là một danh sách")
+        return []
+    return value
+
+
+def _unique(ids: list[str], where: str, problems: list[str]) -> None:
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            problems.append(f"{where}: mã {value!r} bị lặp")
+        seen.add(value)
+
+
+def _id(raw: dict, where: str, problems: list[str]) -> str:
+    value = raw.get("id")
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        problems.append(f"{where}.id: cần mã gồm chữ thường không dấu, số và '-' (tối đa 64 ký tự)")
+        return ""
+    return value
+
+
+def _text(raw: dict, key: str, where: str, problems: list[str], *, required: bool, limit: int = 300) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            problems.append(f"{where}.{key}: bắt buộc")
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        problems.append(f"{where}.{key}: cần chuỗi không rỗng, tối đa {limit} ký tự")
+        return None
+    return value.strip()
+
+
+def _choice(raw: dict, key: str, choices: tuple[str, ...], default: str, where: str, problems: list[str]) -> str:
+    value = raw.get(key, default)
+    if value not in choices:
+        extra = " (bản tin khẩn cấp không xếp lịch: phát ngay bằng lệnh khẩn cấp)" if value == "emergency" else ""
+        problems.append(f"{where}.{key}: {value!r} không hợp lệ, chọn một trong {', '.join(choices)}{extra}")
+        return default
+    return value
+
+
+def _programme(raw: Any, where: str, problems: list[str]) -> ProgrammeSpec:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: phải là một bảng")
+        return ProgrammeSpec("", "", ())
+    items = []
+    raw_items = raw.get("items")
+    if not isinstance(raw_items, list) or not raw_items:
+        problems.append(f"{where}.items: cần ít nhất một mục")
+        raw_items = []
+    for j, item in enumerate(raw_items):
+        here = f"{where}.items[{j}]"
+        if not isinstance(item, dict):
+            problems.append(f"{here}: phải là một bảng")
+            continue
+        text = _text(item, "text", here, problems, required=False, limit=20_000)
+        audio_file = _text(item, "audio_file", here, problems, required=False, limit=500)
+        if (text is None) == (audio_file is None):
+            problems.append(f"{here}: cần đúng một trong hai: text (đọc bằng máy) hoặc audio_file (tệp âm thanh)")
+        items.append(
+            ItemSpec(
+                title=_text(item, "title", here, problems, required=True) or "",
+                text=text,
+                audio_file=audio_file,
+                priority=_choice(item, "priority", PRIORITIES, "normal", here, problems),
+                category=_text(item, "category", here, problems, required=False, limit=200),
+            )
+        )
+    return ProgrammeSpec(
+        id=_id(raw, where, problems),
+        title=_text(raw, "title", where, problems, required=True) or "",
+        items=tuple(items),
+        on_interrupt=_choice(raw, "on_interrupt", ON_INTERRUPT, "restart", where, problems),
+    )
+
+
+def _target(raw: Any, where: str, problems: list[str], *, allow_groups: bool = True) -> TargetSpec:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: cần bảng với units, clusters{' hoặc groups' if allow_groups else ''}")
+        return TargetSpec()
+    keys = {"units", "clusters"} | ({"groups"} if allow_groups else set())
+    unknown = set(raw) - keys
+    if unknown:
+        problems.append(f"{where}: khóa không được hỗ trợ: {', '.join(sorted(map(str, unknown)))}")
+    values: dict[str, tuple[str, ...]] = {}
+    for key in keys:
+        value = raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            problems.append(f"{where}.{key}: cần danh sách chuỗi")
+            value = []
+        values[key] = tuple(v.strip() for v in value)
+    target = TargetSpec(values["units"], values["clusters"], values.get("groups", ()))
+    if not (target.units or target.clusters or target.groups):
+        problems.append(f"{where}: đích phát trống")
+    return target
+
+
+def _slot(raw: Any, where: str, problems: list[str]) -> SlotSpec:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: phải là một bảng")
+        return SlotSpec("", "", date(2000, 1, 1), time(0), TargetSpec())
+    start = raw.get("start")
+    start_time = time(0)
+    if not isinstance(start, str) or not TIME_PATTERN.match(start):
+        problems.append(f'{where}.start: cần giờ dạng HH:MM theo giờ Việt Nam, ví dụ "05:30"')
+    else:
+        hours, minutes = map(int, start.split(":"))
+        start_time = time(hours, minutes)
+    start_date = _date(raw.get("from"), f"{where}.from", problems, required=True) or date(2000, 1, 1)
+    until = _date(raw.get("until"), f"{where}.until", problems, required=False)
+    if until is not None and until < start_date:
+        problems.append(f"{where}.until: trước ngày bắt đầu")
+    rule = raw.get("rule")
+    if rule is not None:
+        if not isinstance(rule, str):
+            problems.append(f"{where}.rule: cần chuỗi RRULE, ví dụ FREQ=WEEKLY;BYDAY=MO")
+            rule = None
+        else:
+            try:
+                check_rule(rule)
+            except InvalidRule as exc:
+                problems.append(f"{where}.rule: quy tắc lặp không hợp lệ ({exc})")
+                rule = None
+            if rule is not None and until is not None:
+                if "UNTIL=" in rule.upper() or "COUNT=" in rule.upper():
+                    problems.append(f"{where}: dùng until hoặc UNTIL/COUNT trong rule, không dùng cả hai")
+    return SlotSpec(
+        id=_id(raw, where, problems),
+        programme=_text(raw, "programme", where, problems, required=True, limit=64) or "",
+        start_date=start_date,
+        start_time=start_time,
+        target=_target(raw.get("target"), f"{where}.target", problems),
+        rule=rule.strip() if isinstance(rule, str) else None,
+        until=until,
+        layer=_choice(raw, "layer", LAYERS, "background", where, problems),
+    )
+
+
+def _date(value: Any, where: str, problems: list[str], *, required: bool) -> date | None:
+    if value is None:
+        if required:
+            problems.append(f"{where}: bắt buộc (ngày dạng YYYY-MM-DD)")
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.append(f"{where}: cần ngày dạng YYYY-MM-DD")
+    return None
