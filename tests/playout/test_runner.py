@@ -1,0 +1,117 @@
+"""The schedule runner on an accelerated clock: plays what the planner previews, on disk, offline."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from speaker_agent.clock import AcceleratedClock
+from speaker_agent.player import PlayOutcome, SimulatedPlayer
+from speaker_agent.playout import AudioRef, Entry, Item, plan
+from speaker_agent.playout.runner import Preempted, ScheduleRunner
+from speaker_agent.playout.store import ScheduleStore
+
+T0 = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+SPEED = 600.0  # ten virtual minutes per real second
+
+
+class LoudspeakerPort:
+    """The agent's side of the runner contract: one lock, and a way for a test to cut in like an emergency."""
+
+    def __init__(self, player: SimulatedPlayer, clock: AcceleratedClock) -> None:
+        self.player, self.clock = player, clock
+        self.lock = asyncio.Lock()
+        self.current: asyncio.Task | None = None
+
+    async def play_scheduled(self, path: Path, duration_s: float, label: str) -> PlayOutcome:
+        async with self.lock:
+            started = self.clock.now()
+            self.current = asyncio.ensure_future(self.player.play(path, duration_s, label=label))
+            try:
+                return await self.current
+            except asyncio.CancelledError:
+                if self.current.cancelled() and not asyncio.current_task().cancelling():
+                    raise Preempted((self.clock.now() - started).total_seconds(), started) from None
+                raise
+            finally:
+                self.current = None
+
+
+def item(title: str, seconds: float) -> Item:
+    return Item(title, AudioRef(f"http://h/{title}", "0" * 64, 1, seconds))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    clock = AcceleratedClock(T0 - timedelta(minutes=1), SPEED)
+    audio = tmp_path / "a.audio"
+    audio.write_bytes(b"x")
+    player = SimulatedPlayer(clock=clock, cluster_id="c")  # the clock is already accelerated
+    reports: list[tuple[str, str, dict]] = []
+    store = ScheduleStore.load(tmp_path / "schedule.json")
+
+    async def fetch(ref: AudioRef) -> Path:
+        return audio
+
+    port = LoudspeakerPort(player, clock)
+    runner = ScheduleRunner(store, clock, port, fetch, lambda cid, status, **f: reports.append((cid, status, f)))
+    return clock, player, reports, store, runner, port
+
+
+async def run_for(runner: ScheduleRunner, clock: AcceleratedClock, virtual_s: float) -> None:
+    task = asyncio.ensure_future(runner.run())
+    await asyncio.sleep(clock.wall_seconds(virtual_s))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_plays_what_the_preview_says_and_survives_a_restart(setup, tmp_path):
+    clock, player, reports, store, runner, _ = setup
+    entries = [
+        Entry("morning@1", T0, "Sáng", (item("a", 60), item("b", 60))),
+        Entry("news@1", T0 + timedelta(seconds=30), "Tin", (item("n", 30),), layer="insert"),
+    ]
+    store.replace(1, T0 + timedelta(hours=2), entries)
+    preview = plan(entries, start=T0 - timedelta(minutes=1), end=T0 + timedelta(hours=2))
+    await run_for(runner, clock, 600)
+    played = [(r[0], r[1]) for r in reports]
+    assert played == [(f"{p.entry_id}#{p.item_index}", "played") for p in preview]
+    assert [rec.completed for rec in player.log] == [True, True, True]
+    # What was played is on disk: a restarted agent (new store, same file) plays nothing twice.
+    again = ScheduleStore.load(tmp_path / "schedule.json")
+    assert again.done == {(p.entry_id, p.item_index) for p in preview}
+    assert plan(again.entries, start=clock.now(), end=again.window_end, done=again.done) == []
+
+
+async def test_an_airing_long_past_is_reported_missed_not_played(setup):
+    clock, player, reports, store, runner, _ = setup
+    store.replace(1, T0 + timedelta(hours=2), [Entry("old@1", T0 - timedelta(hours=1), "Cũ", (item("x", 10),))])
+    await run_for(runner, clock, 60)
+    assert reports == [("old@1#0", "missed", reports[0][2])] and player.log == []
+
+
+@pytest.mark.parametrize(("policy", "expected_completed_plays"), [("drop", 1), ("restart", 2), ("resume", 2)])
+async def test_interrupted_items_follow_the_programme_policy(setup, policy, expected_completed_plays):
+    clock, player, reports, store, runner, port = setup
+    entry = Entry("e@1", T0, "E", (item("long", 300), item("next", 60)), on_interrupt=policy)
+    store.replace(1, T0 + timedelta(hours=2), [entry])
+    task = asyncio.ensure_future(runner.run())
+    while port.current is None:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(clock.wall_seconds(100))
+    port.current.cancel()  # what the agent does when an emergency arrives
+    await asyncio.sleep(clock.wall_seconds(900))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    statuses = [(cid, status) for cid, status, _ in reports]
+    assert statuses[0] == ("e@1#0", "stopped")
+    assert sum(1 for r in player.log if r.completed) == expected_completed_plays
+    if policy == "resume":
+        resumed = next(f for cid, s, f in reports if cid == "e@1#0" and s == "played")
+        assert resumed["played_s"] == pytest.approx(300, abs=15)  # the rest, not the whole item again
+        assert player.log[1].played_s < 250
+    if policy == "restart":
+        assert player.log[1].played_s == 300
