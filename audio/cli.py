@@ -9,9 +9,15 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from audio.render import Progress as RenderProgress
+    from audio.render import ProgressCallback
+    from audio.speech import CacheChoice
+    from audio.tts.engine import TtsEngine
 
 tts_app = typer.Typer(help="Chuyển văn bản thành giọng nói (tiếng Việt).", no_args_is_help=True)
 audio_app = typer.Typer(
@@ -53,6 +59,9 @@ def _friendly_errors() -> Iterator[None]:
             "Lỗi",
         )
         typer.echo(f"Lỗi: {headline}. Chi tiết: {exc}", err=True)
+        hint = getattr(exc, "hint", "")
+        if hint:
+            typer.echo(f"Cách khắc phục: {hint}", err=True)
         raise typer.Exit(code=EXIT_ERROR) from None
 
 
@@ -74,31 +83,70 @@ def say(
         typer.Option("-o", "--output", help="Tệp kết quả: .mp3/.opus (đã chuẩn hoá độ lớn) hoặc .wav (nguyên bản)."),
     ],
     voice: Annotated[
-        str, typer.Option("--voice", help="Giọng đọc: vi (Bắc), vi-vn-x-central (Trung), vi-vn-x-south (Nam).")
-    ] = "vi",
-    engine: Annotated[str, typer.Option("--engine", help="Bộ tổng hợp giọng nói.")] = "espeak-ng",
+        str | None,
+        typer.Option(
+            "--voice",
+            help="Giọng đọc. espeak-ng: vi (Bắc), vi-vn-x-central (Trung), vi-vn-x-south (Nam). "
+            "Mặc định: giọng mặc định của bộ đọc.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Bộ tổng hợp giọng nói: espeak-ng, piper, viettts, gtts (mặc định: biến BCAST_TTS_ENGINE "
+            "hoặc espeak-ng).",
+        ),
+    ] = None,
     rate: Annotated[int | None, typer.Option("--rate", help="Tốc độ đọc (từ/phút).")] = None,
     target_lufs: Annotated[float, typer.Option("--target-lufs", help="Độ lớn mục tiêu (LUFS).")] = -16.0,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Không dùng bộ nhớ đệm giọng đọc.")] = False,
 ) -> None:
     """Đọc văn bản thành tệp âm thanh sẵn sàng phát trên loa."""
     with _friendly_errors():
         from audio.errors import UnsupportedFormat
         from audio.render import render
         from audio.speech import text_to_wav
+        from audio.tts import get_engine
+        from audio.tts.engine import require_available
 
         fmt = _format_for(output)
         if fmt is None:
             raise UnsupportedFormat(f"cannot tell the format from {output.name!r}; use .mp3, .opus or .wav")
+        tts = get_engine(engine)
+        require_available(tts)
+        cache = False if no_cache else None
         output.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "wav":
-            _say_wav(text, output, voice=voice, engine=engine, rate=rate)
+            _say_wav(text, output, voice=voice, engine=tts, rate=rate, cache=cache)
             return
         with tempfile.TemporaryDirectory(prefix="bcast-tts-") as work:
-            wav = text_to_wav(text, Path(work) / "speech.wav", voice=voice, engine=engine, rate_wpm=rate)
+            wav = text_to_wav(text, Path(work) / "speech.wav", voice=voice, engine=tts, rate_wpm=rate, cache=cache)
             result = render(wav, output, target_lufs=target_lufs, fmt=fmt)
         typer.echo(f"Đã ghi: {result.path}")
+        typer.echo(f"Bộ đọc: {tts.name}, giọng {voice or tts.default_voice}")
         typer.echo(f"Thời lượng: {result.duration_s:.2f} s")
         typer.echo(f"Độ lớn: {result.integrated_lufs:.1f} LUFS, đỉnh thực {result.true_peak_dbtp:.1f} dBTP")
+
+
+@tts_app.command("engines")
+def engines_command() -> None:
+    """Liệt kê các bộ tổng hợp giọng nói và cho biết bộ nào dùng được trên máy này."""
+    with _friendly_errors():
+        from audio.tts import configured_engine, get_engine, known_engines
+
+        default = configured_engine()
+        for name in known_engines():
+            engine = get_engine(name)
+            state = engine.available()
+            mark = "sẵn sàng" if state.ok else "chưa dùng được"
+            star = " (mặc định)" if name == default else ""
+            typer.echo(f"{name}{star}: {mark} — {state.reason}")
+            if state.ok:
+                voices = ", ".join(f"{v} ({label})" for v, label in engine.voices().items())
+                typer.echo(f"    giọng: {voices}")
+            elif state.hint:
+                typer.echo(f"    {state.hint}")
 
 
 @tts_app.command("normalize")
@@ -113,7 +161,9 @@ def normalize_command() -> None:
             typer.echo(normalize_text(line) if line.strip() else "")
 
 
-def _say_wav(text: str, output: Path, *, voice: str, engine: str, rate: int | None) -> None:
+def _say_wav(
+    text: str, output: Path, *, voice: str | None, engine: "TtsEngine", rate: int | None, cache: "CacheChoice"
+) -> None:
     """Write the engine's own WAV (no loudness processing) atomically and report its measured loudness."""
     from audio.measure import measure_loudness
     from audio.speech import text_to_wav
@@ -122,7 +172,7 @@ def _say_wav(text: str, output: Path, *, voice: str, engine: str, rate: int | No
     os.close(fd)
     staging = Path(name)
     try:
-        text_to_wav(text, staging, voice=voice, engine=engine, rate_wpm=rate)
+        text_to_wav(text, staging, voice=voice, engine=engine, rate_wpm=rate, cache=cache)
         loudness = measure_loudness(staging)
         os.chmod(staging, 0o644)
         os.replace(staging, output)
@@ -139,22 +189,83 @@ def _audio() -> None:
     """Xử lý âm thanh để phát trên loa."""
 
 
+_STAGE_LABELS = {
+    "scan": "Dò khoảng lặng",
+    "analyse": "Đo độ lớn",
+    "encode": "Mã hoá",
+    "verify": "Kiểm tra độ lớn",
+}
+_PART_LABELS = {"intro": "nhạc mở đầu", "main": "bản tin", "outro": "nhạc kết thúc"}
+
+
+@contextlib.contextmanager
+def _render_progress(enabled: bool) -> Iterator["ProgressCallback | None"]:
+    """Yield a `render` progress callback that drives a Rich progress display on stderr (or does nothing)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    tasks: dict[tuple[str, int, str], TaskID] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:>6.1f}/{task.total:.1f} s"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as progress:
+
+        def update(report: "RenderProgress") -> None:
+            stage, attempt, part = report.stage, report.attempt, report.part
+            key = (stage, attempt, part)
+            total = max(report.total_s, 0.001)
+            if key not in tasks:
+                label = _STAGE_LABELS.get(stage, stage)
+                if part:
+                    label += f" ({_PART_LABELS.get(part, part)})"
+                if attempt > 1:
+                    label += f", lần {attempt}"
+                tasks[key] = progress.add_task(label, total=total)
+            progress.update(tasks[key], completed=min(report.done_s, total), total=total)
+
+        yield update
+
+
 @audio_app.command("render")
 def render_command(
-    input: Annotated[Path, typer.Argument(help="Tệp âm thanh đầu vào (mp3, wav, m4a, ogg...).")],
+    input: Annotated[Path, typer.Argument(help="Tệp âm thanh đầu vào (mp3, wav, m4a, ogg, opus, flac, amr, 3gp...).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Tệp kết quả.")],
     target_lufs: Annotated[float, typer.Option("--target-lufs", help="Độ lớn mục tiêu (LUFS).")] = -16.0,
     true_peak: Annotated[float, typer.Option("--true-peak", help="Giới hạn đỉnh thực (dBTP).")] = -1.5,
     fmt: Annotated[str, typer.Option("--format", help="Định dạng đầu ra: mp3 hoặc opus.")] = "mp3",
     no_trim: Annotated[bool, typer.Option("--no-trim", help="Không cắt khoảng lặng đầu/cuối.")] = False,
+    intro: Annotated[Path | None, typer.Option("--intro", help="Nhạc hiệu phát trước bản tin.")] = None,
+    outro: Annotated[Path | None, typer.Option("--outro", help="Nhạc hiệu phát sau bản tin.")] = None,
+    show_progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Hiện tiến độ (mặc định: khi chạy trong terminal)."),
+    ] = None,
 ) -> None:
     """Chuẩn hoá một tệp âm thanh: đơn kênh, cắt khoảng lặng, độ lớn EBU R128, giới hạn đỉnh."""
+    import sys
+
     with _friendly_errors():
         from audio.render import render
 
-        result = render(
-            input, output, target_lufs=target_lufs, true_peak_db=true_peak, fmt=fmt, trim_silence=not no_trim
-        )
+        enabled = sys.stderr.isatty() if show_progress is None else show_progress
+        with _render_progress(enabled) as on_progress:
+            result = render(
+                input,
+                output,
+                target_lufs=target_lufs,
+                true_peak_db=true_peak,
+                fmt=fmt,
+                trim_silence=not no_trim,
+                intro=intro,
+                outro=outro,
+                on_progress=on_progress,
+            )
         typer.echo(f"Đã ghi: {result.path}")
         typer.echo(f"Định dạng: {result.format}")
         typer.echo(f"Kích thước: {result.size_bytes} byte")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def probe(path: Path) -> MediaInfo:
     )
 
 
-def measure_loudness(path: Path) -> Loudness:
+def measure_loudness(path: Path, *, on_progress: Callable[[float], None] | None = None) -> Loudness:
     """Measure integrated loudness and true peak of the first audio stream with `ebur128=peak=true`."""
     proc = run_tool(
         [
@@ -76,7 +77,8 @@ def measure_loudness(path: Path) -> Loudness:
             "-af", "ebur128=peak=true:framelog=verbose",
             "-f", "null", "-",
             "-progress", "pipe:1",
-        ]
+        ],
+        on_progress=on_progress,
     )  # fmt: skip
     return parse_ebur128_summary(proc.stderr, duration_s=progress_seconds(proc.stdout))
 

@@ -8,6 +8,7 @@ needs `areverse`, which holds the whole decoded input in memory (an hour is ~700
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Span:
         return self.end_s - self.start_s < 0.01
 
 
-def audible_span(path: Path, *, limit_s: float) -> Span:
+def audible_span(path: Path, *, limit_s: float, on_progress: Callable[[float], None] | None = None) -> Span:
     """Decode at most `limit_s` seconds of `path` and locate its leading and trailing silence."""
     proc = run_tool(
         [
@@ -48,7 +49,8 @@ def audible_span(path: Path, *, limit_s: float) -> Span:
             "-t", f"{limit_s:.3f}",
             "-f", "null", "-",
             "-progress", "pipe:1",
-        ]
+        ],
+        on_progress=on_progress,
     )  # fmt: skip
     return span_from_events(proc.stderr, decoded_s=progress_seconds(proc.stdout))
 

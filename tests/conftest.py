@@ -62,3 +62,15 @@ def engine(database_url: str):
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_tts_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the test run's speech synthesis cache out of the user's cache folder (subprocesses inherit it)."""
+    previous = os.environ.get("BCAST_TTS_CACHE_DIR")
+    os.environ["BCAST_TTS_CACHE_DIR"] = str(tmp_path_factory.mktemp("tts-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("BCAST_TTS_CACHE_DIR", None)
+    else:
+        os.environ["BCAST_TTS_CACHE_DIR"] = previous

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -9,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from audio.tts.espeak import EspeakEngine
+
 MakeAudio = Callable[..., Path]
 
-_MISSING = [tool for tool in ("ffmpeg", "ffprobe", "espeak-ng") if shutil.which(tool) is None]
+_MISSING = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+# eSpeak NG may come from the Debian binary or from the espeakng-loader wheel: either will do.
+_ESPEAK = EspeakEngine().available()
+if not _ESPEAK.ok:
+    _MISSING.append(f"espeak-ng ({_ESPEAK.reason})")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -22,6 +29,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(item.path).parents:
             item.add_marker(skip)
+
+
+# Engine settings from the machine's environment must not leak into the tests.
+_ENGINE_ENV_PREFIXES = ("BCAST_TTS_", "BCAST_ESPEAK_", "BCAST_PIPER_", "BCAST_VIETTTS_", "BCAST_GTTS_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tts_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Clear engine configuration and give each test its own, empty synthesis cache."""
+    for name in list(os.environ):
+        if name.startswith(_ENGINE_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    cache_dir = tmp_path_factory.mktemp("tts-cache")
+    monkeypatch.setenv("BCAST_TTS_CACHE_DIR", str(cache_dir))
+    return cache_dir
 
 
 def lavfi(out: Path, graph: str, *extra: str) -> Path:
@@ -67,3 +89,15 @@ def padded_stereo_wav(audio_dir: Path) -> Path:
     """Stereo, 48 kHz: 1 s of silence, 2 s of tone, 1.5 s of silence."""
     graph = "aevalsrc='if(between(t,1,3),0.3*sin(2*PI*330*t),0)|if(between(t,1,3),0.3*sin(2*PI*330*t),0)':s=48000:d=4.5"
     return lavfi(audio_dir / "padded.wav", graph, "-c:a", "pcm_s16le")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(audio_dir: Path) -> Path:
+    """Real espeak-ng Vietnamese speech (about 7 s), peaking near 0 dBFS as TTS output does."""
+    out = audio_dir / "speech.wav"
+    text = (
+        "Kính thưa bà con, ngày mai Ủy ban nhân dân xã tổ chức tiêm phòng cho gia súc tại nhà văn hóa thôn. "
+        "Đề nghị bà con chú ý."
+    )
+    EspeakEngine().synthesize(text, "vi", out)
+    return out

@@ -23,8 +23,20 @@ def test_registry_knows_espeak() -> None:
 
 
 def test_unknown_engine_lists_known_ones() -> None:
-    with pytest.raises(TtsError, match="espeak-ng"):
-        get_engine("piper")
+    with pytest.raises(TtsError, match="espeak-ng, piper, viettts, gtts"):
+        get_engine("festival")
+
+
+def test_engine_is_chosen_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_engine().name == "espeak-ng"
+    monkeypatch.setenv("BCAST_TTS_ENGINE", "piper")
+    assert get_engine().name == "piper"
+    monkeypatch.setenv("BCAST_TTS_ENGINE", "vietTTS")
+    assert get_engine().name == "viettts"
+    monkeypatch.setenv("BCAST_TTS_ENGINE", "gtts")
+    assert get_engine().name == "gtts"
+    # An explicit name wins over the environment.
+    assert get_engine("espeak-ng").name == "espeak-ng"
 
 
 @pytest.mark.parametrize("voice", sorted(VOICES))
@@ -43,12 +55,14 @@ def test_unknown_voice_raises(tmp_path: Path) -> None:
 
 
 def test_missing_binary_reports_unavailable(tmp_path: Path) -> None:
-    engine = EspeakEngine(binary="espeak-ng-does-not-exist")
+    engine = EspeakEngine(binary="espeak-ng-does-not-exist", backend="binary")
     state = engine.available()
     assert not state.ok
     assert "not found" in state.reason
+    assert "espeak" in state.hint
     with pytest.raises(EngineUnavailable):
         engine.synthesize("Xin chào", "vi", tmp_path / "out.wav")
+    assert not (tmp_path / "out.wav").exists()
 
 
 def test_text_starting_with_dash_is_spoken_not_parsed(tmp_path: Path) -> None:

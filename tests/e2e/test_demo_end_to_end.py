@@ -98,7 +98,7 @@ def test_demo_with_a_district_without_communes(tmp_path):
     )
     result = run_demo(csv)
     by_name = {c["name"]: c for c in result.communes}
-    assert by_name["Lý Sơn"] == {"name": "Lý Sơn", "clusters": 3, "played": 3}
+    assert (by_name["Lý Sơn"]["clusters"], by_name["Lý Sơn"]["played"]) == (3, 3)
     assert by_name["Xã Bình Hải"]["played"] == 1
 
 
