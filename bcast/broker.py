@@ -65,9 +65,13 @@ class LocalBroker:
         conf = Path(self._workdir.name) / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n"
+            f"log_dest file {Path(self._workdir.name) / 'mosquitto.log'}\nlog_type error\nlog_type warning\n"
             f"max_queued_messages 10000\nmax_inflight_messages 1000\n{self.extra_config}\n"
         )
-        self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Output goes to a log file, never to a pipe nobody reads (a full pipe stops mosquitto).
+        self._process = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             wait_for_port(self.host, self.port)
         except BrokerError:

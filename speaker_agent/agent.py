@@ -1,18 +1,37 @@
 """The cluster agent: takes commands over MQTT, fetches and verifies audio, plays it, reports back.
 
-Network, clock, player and HTTP client are injected so one class serves a real device and each of
-the simulator's thousands of clusters alike.
+Network, clock, player, disk and HTTP client are injected so one class serves a real device and each
+of the simulator's thousands of clusters alike.
+
+Commands survive power cuts: a command is written to `state.json` before paho acknowledges it to the
+broker (after the callback returns), and every command still pending is resumed when the agent starts.
+Its outcome goes to the on-disk outbox before the command is marked done, so a restart in between
+finds the report and does not act twice.
+
+Late and missed, the policy for a cluster that was cut off or powered down:
+- A `play` is carried out as long as its `expires_at` has not passed on the agent's clock when the
+  speaker is free for it. If that is after its start time (`play.start_at`, else `issued_at`) it plays
+  at once, and its `played` report carries `late_s`, the delay past the start time.
+- A `play` whose `expires_at` has passed when it arrives (queued by the broker, resumed from disk) or
+  when it could start is never played: it is reported `missed`, with the reason.
+- Any other command that arrives expired is `rejected`.
+
+Each connection attempt uses a fresh paho client: paho never resends a message of a dead connection
+behind the agent's back, and the outbox alone resends unacknowledged reports, once per connect.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,10 +55,56 @@ MAX_QUEUED = 1000  # paho's own queue is bounded; a full queue is seen (rc check
 MAX_INFLIGHT = 20
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 60.0
+CONNACK_WAIT_S = 10.0
+PRIORITY_RANK = {"emergency": 0, "priority": 1, "normal": 2}
+
+
+class Speaker:
+    """The loudspeaker, one broadcast at a time.
+
+    Waiters take turns by priority, then arrival; an emergency interrupts (cancels) the holder unless
+    that is an emergency too."""
+
+    def __init__(self) -> None:
+        self.holder: asyncio.Task[Any] | None = None
+        self._holder_rank = len(PRIORITY_RANK)
+        self._waiters: list[tuple[int, int, asyncio.Future[None], asyncio.Task[Any]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: str) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        rank = PRIORITY_RANK.get(priority, PRIORITY_RANK["normal"])
+        if rank == 0 and self.holder is not None and self._holder_rank > 0:
+            self.holder.cancel()
+        if self.holder is None and not self._waiters:
+            self.holder, self._holder_rank = task, rank
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (rank, next(self._order), future, task)
+        heapq.heappush(self._waiters, entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # granted just as it was cancelled: pass the turn on
+            else:
+                self._waiters.remove(entry)
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        self.holder, self._holder_rank = None, len(PRIORITY_RANK)
+        while self._waiters:
+            rank, _, future, task = heapq.heappop(self._waiters)
+            if not future.done():
+                self.holder, self._holder_rank = task, rank
+                future.set_result(None)
+                return
 
 
 class Agent:
-    """One cluster. `await start()` connects and keeps reconnecting until `await stop()`."""
+    """One cluster. `await start()` connects and keeps reconnecting until `await stop()` or `kill()`."""
 
     def __init__(
         self,
@@ -49,30 +114,53 @@ class Agent:
         player: Player,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        disk_free: Callable[[], int] | None = None,
+        on_report: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.player = player
         self.rng = rng or random.Random()
+        self.on_report = on_report
         self.topics = Topics(config.topic_root)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = AgentState(config.data_dir / "state.json")
-        self.cache = AudioCache(config.data_dir / "cache")
+        self.cache = AudioCache(
+            config.data_dir / "cache",
+            max_bytes=config.cache_max_bytes,
+            min_free_bytes=config.cache_min_free_bytes,
+            disk_free=disk_free,
+        )
         self.outbox = Outbox(config.data_dir / "outbox")
-        self.downloader = Downloader(http, self.cache, attempts=config.download_attempts, rng=self.rng)
+        self.downloader = Downloader(
+            http,
+            self.cache,
+            attempts=config.download_attempts,
+            base_delay_s=config.download_backoff_s,
+            rng=self.rng,
+            headers={"User-Agent": config.firmware, "X-Bcast-Cluster": config.cluster_id},
+        )
+        self.volume = self.state.volume if self.state.volume is not None else config.volume
+        _set_player_volume(player, self.volume)
         self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
         self.last_error: str | None = None
         self.playing: str | None = None
         self._started_mono = time.monotonic()
-        self._speaker = asyncio.Lock()
-        self._current_play: asyncio.Task[None] | None = None
+        self._speaker = Speaker()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[str] = set()
         self._pending_acks: dict[int, str] = {}
+        self._ack_waiters: dict[int, asyncio.Future[None]] = {}
         self._stopping = False
+        self._link_up = True
+        # Made only when needed: a simulated fleet holds ten thousand agents, an Event costs ~0.4 KB.
+        self._link_back: asyncio.Event | None = None
+        self._attempt_over: asyncio.Event | None = None
         self._client: mqtt.Client | None = None
         self._driver: AsyncioPahoDriver | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -81,9 +169,84 @@ class Agent:
         return self.config.cluster_id
 
     async def start(self) -> None:
-        """Connect (retrying in the background if the broker is not there) and start the heartbeat."""
-        loop = asyncio.get_running_loop()
+        """Resume commands kept on disk, connect (retrying in the background), start the heartbeat."""
+        self._loop = asyncio.get_running_loop()
         self._stopping = False
+        self._spawn(self._heartbeat_loop())
+        self._resume_pending()
+        if not self._link_up or not self._try_connect():
+            self._schedule_reconnect()
+
+    async def stop(self) -> None:
+        """Clean shutdown: retained 'offline' with the current seq, then DISCONNECT (no will is sent)."""
+        self._stopping = True
+        client = self._client
+        if client is not None and self.connected.is_set():
+            info = self._publish(Channel.STATUS, self._status("offline"), retain=True)
+            if info is not None:
+                waiter = asyncio.get_running_loop().create_future()
+                self._ack_waiters[info.mid] = waiter
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(waiter, 2)
+            client.disconnect()
+            for _ in range(100):  # the DISCONNECT goes out on the next writable event; paho then closes
+                if client.socket() is None:
+                    break
+                await asyncio.sleep(0.01)
+        await self._cancel_tasks()
+        self._drop_client()
+
+    async def kill(self) -> None:
+        """Power loss: the socket drops without DISCONNECT (the broker sends the will), memory is lost.
+
+        What is on disk (state, pending commands, outbox, cache) stays for the next Agent on this data_dir."""
+        self._stopping = True
+        self._drop_client()
+        await self._cancel_tasks()
+
+    def link_lost(self) -> None:
+        """The modem lost its data link: drop the MQTT connection now, and reconnect only after link_restored().
+
+        No DISCONNECT is sent, so the broker publishes the will; memory and running commands are kept."""
+        self._link_up = False
+        if self._link_back is None or self._link_back.is_set():
+            self._link_back = asyncio.Event()  # the reconnect loop may already wait on an unset one
+        self._drop_client()
+        self.last_error = "data link lost"
+        self._schedule_reconnect()
+
+    def link_restored(self) -> None:
+        """The modem has a data link again: reconnect soon (with a little jitter)."""
+        self._link_up = True
+        if self._link_back is not None:
+            self._link_back.set()
+        self._schedule_reconnect()
+
+    async def _cancel_tasks(self) -> None:
+        tasks = [t for t in self._tasks if not t.done()]
+        if self._reconnect_task is not None:
+            tasks.append(self._reconnect_task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ----------------------------------------------------------------- connection
+
+    def _status(self, state: str) -> dict[str, Any]:
+        status: dict[str, Any] = {"v": 1, "state": state, "seq": self.state.seq, "firmware": self.config.firmware}
+        if state == "online" or not self._stopping:
+            status["ts"] = isoformat(self.clock.now())
+        return status
+
+    def _new_client(self) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.cluster_id,
@@ -98,72 +261,14 @@ class Agent:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        self._client = client
-        self._driver = AsyncioPahoDriver(client, loop)
-        self._spawn(self._heartbeat_loop())
-        if not self._try_connect(first=True):
-            self._schedule_reconnect()
+        client.on_subscribe = self._on_subscribe
+        return client
 
-    async def stop(self) -> None:
-        """Clean shutdown: retained 'offline' with the current seq, then DISCONNECT (no will is sent)."""
-        self._stopping = True
-        client = self._client
-        if client is not None and self.connected.is_set():
-            info = client.publish(
-                self.topics.for_cluster(self.cluster_id, Channel.STATUS),
-                encode(Channel.STATUS, self._status("offline")),
-                qos=1,
-                retain=True,
-            )
-            with contextlib.suppress(RuntimeError, ValueError):
-                await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2), 3)
-            client.disconnect()
-            await asyncio.sleep(0)
-        await self._cancel_tasks()
-        if self._driver is not None:
-            self._driver.close()
-        self.connected.clear()
-
-    async def kill(self) -> None:
-        """Abrupt loss (power cut, cable cut): drop the socket without DISCONNECT, so the broker sends the will."""
-        self._stopping = True
-        client = self._client
-        if client is not None:
-            sock = client.socket()
-            if self._driver is not None:
-                self._driver.close()
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.close()
-        await self._cancel_tasks()
-        self.connected.clear()
-
-    async def _cancel_tasks(self) -> None:
-        tasks = [t for t in self._tasks if not t.done()]
-        if self._reconnect_task is not None:
-            tasks.append(self._reconnect_task)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    # ----------------------------------------------------------------- connection
-
-    def _status(self, state: str) -> dict[str, Any]:
-        status: dict[str, Any] = {"v": 1, "state": state, "seq": self.state.seq, "firmware": self.config.firmware}
-        if state == "online" or not self._stopping:
-            status["ts"] = isoformat(self.clock.now())
-        return status
-
-    def _try_connect(self, *, first: bool) -> bool:
-        client = self._client
-        assert client is not None
+    def _try_connect(self) -> bool:
+        """Open a new connection with a fresh client; False if the TCP connect failed at once."""
+        assert self._loop is not None
+        self._drop_client()
+        client = self._new_client()
         self.state.next_seq()
         will = {"v": 1, "state": "offline", "seq": self.state.seq, "firmware": self.config.firmware}
         client.will_set(
@@ -172,35 +277,75 @@ class Agent:
             qos=1,
             retain=True,
         )
+        self._client = client
+        self._driver = AsyncioPahoDriver(client, self._loop)
+        if self._attempt_over is not None:
+            self._attempt_over.clear()
         try:
-            if first:
-                client.connect(self.config.mqtt_host, self.config.mqtt_port, keepalive=self.config.keepalive_s)
-            else:
-                client.reconnect()
+            client.connect(self.config.mqtt_host, self.config.mqtt_port, keepalive=self.config.keepalive_s)
         except (OSError, ValueError) as exc:
+            self._drop_client()
             self.last_error = f"MQTT connect failed: {exc}"
             log.info("%s: %s", self.cluster_id, self.last_error)
             return False
         return True
 
-    def _schedule_reconnect(self) -> None:
-        if self._stopping or (self._reconnect_task is not None and not self._reconnect_task.done()):
+    def _drop_client(self) -> None:
+        """Forget the current connection: detach it from the loop and close its socket (no DISCONNECT)."""
+        client, driver = self._client, self._driver
+        self._client = self._driver = None
+        self.connected.clear()
+        self.subscribed.clear()
+        self._pending_acks.clear()  # unacknowledged reports stay in the outbox and go again on connect
+        for waiter in self._ack_waiters.values():
+            if not waiter.done():
+                waiter.cancel()
+        self._ack_waiters.clear()
+        if client is None:
             return
-        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect_loop())
+        sock = client.socket()
+        if driver is not None:
+            driver.close()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _schedule_reconnect(self) -> None:
+        if self._stopping or self._loop is None:
+            return
+        if self._reconnect_task is not None and not self._reconnect_task.done():
+            return
+        self._reconnect_task = self._loop.create_task(self._reconnect_loop())
 
     async def _reconnect_loop(self) -> None:
         delay = RECONNECT_MIN_S
         while not self._stopping and not self.connected.is_set():
-            await asyncio.sleep(delay * (0.5 + self.rng.random()))
-            if self._stopping:
-                return
-            if self._try_connect(first=False):
-                # CONNACK (or a failure) arrives through the callbacks; give it time before trying again.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.connected.wait(), timeout=10)
+            if not self._link_up:
+                if self._link_back is None:
+                    self._link_back = asyncio.Event()
+                await self._link_back.wait()
+                delay = RECONNECT_MIN_S
+                # A commune coming back must not reconnect all at once.
+                await asyncio.sleep(RECONNECT_MIN_S * self.rng.random())
+            else:
+                await asyncio.sleep(delay * (0.5 + self.rng.random()))
+            if self._stopping or not self._link_up:
+                continue
+            if self._attempt_over is None:
+                self._attempt_over = asyncio.Event()
+            if self._try_connect():
+                # CONNACK or a drop arrives through the callbacks.
+                waits = [asyncio.ensure_future(self.connected.wait()), asyncio.ensure_future(self._attempt_over.wait())]
+                try:
+                    await asyncio.wait(waits, timeout=CONNACK_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiting in waits:
+                        waiting.cancel()
             delay = min(RECONNECT_MAX_S, delay * 2)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if client is not self._client:
+            return
         if reason_code.is_failure:
             self.last_error = f"MQTT connection refused: {reason_code}"
             log.warning("%s: %s", self.cluster_id, self.last_error)
@@ -211,9 +356,18 @@ class Agent:
         for report in self.outbox.pending():
             self._send_report(report)
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        if client is self._client:
+            self.subscribed.set()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if client is not self._client:
+            return
         self.connected.clear()
-        self._pending_acks.clear()  # unacknowledged reports stay in the outbox and go again on connect
+        self.subscribed.clear()
+        self._pending_acks.clear()
+        if self._attempt_over is not None:
+            self._attempt_over.set()
         if not self._stopping:
             self.last_error = f"MQTT connection lost: {reason_code}"
             self._schedule_reconnect()
@@ -245,6 +399,8 @@ class Agent:
         report.update({k: v for k, v in fields.items() if v is not None})
         encode(Channel.REPORT, report)  # refuse to store anything the server would refuse
         self.outbox.put(report)
+        if self.on_report is not None:
+            self.on_report(report)
         if self.connected.is_set():
             self._send_report(report)
         return report
@@ -255,9 +411,14 @@ class Agent:
             self._pending_acks[info.mid] = report["id"]
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        if client is not self._client:
+            return
         report_id = self._pending_acks.pop(mid, None)
         if report_id is not None:
             self.outbox.remove(report_id)
+        waiter = self._ack_waiters.pop(mid, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def heartbeat(self) -> dict[str, Any]:
         """The heartbeat message as it would be sent now."""
@@ -267,44 +428,73 @@ class Agent:
             "seq": self.state.seq,
             "uptime_s": round(time.monotonic() - self._started_mono, 3),
             "firmware": self.config.firmware,
-            "volume": self.config.volume,
+            "volume": self.volume,
             "amplifier": "fault" if getattr(self.player, "amplifier_fault", False) else "on",
             "playing": self.playing,
             "cache_free_bytes": self.cache.free_bytes(),
-            "link_rssi_dbm": None,
-            "clock_offset_s": None,
+            "link_rssi_dbm": None,  # no modem to ask in the simulator; a device driver fills it in later
+            "clock_offset_s": None,  # not measured yet: needs an NTP-style exchange with the server
             "last_error": self.last_error[:500] if self.last_error else None,
         }
+
+    def _send_heartbeat(self) -> None:
+        if self.connected.is_set():
+            self._publish(Channel.HEARTBEAT, self.heartbeat())
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.connected.wait()
-            self._publish(Channel.HEARTBEAT, self.heartbeat())
+            self._send_heartbeat()
             await asyncio.sleep(self.config.heartbeat_interval_s)
 
     # ----------------------------------------------------------------- commands
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if client is not self._client:
+            return
         try:
             command = decode(Channel.COMMAND, message.payload)
         except InvalidMessage as exc:
             self._reject(message.payload, exc.reason)
             return
-        command_id = command["id"]
-        if self.state.is_done(command_id) or command_id in self._in_hand:
-            return  # QoS 1 may deliver twice; a command is acted on once
-        now = self.clock.now()
-        if parse_time(command["expires_at"]) <= now:
-            # A play that arrives too late (the cluster was cut off) was missed; anything else is refused.
-            self._finish(
-                command_id,
-                "missed" if command["type"] == "play" else "rejected",
-                broadcast_id=_broadcast_of(command),
-                reason=f"command expired at {command['expires_at']}",
-            )
-            return
-        self._in_hand.add(command_id)
+        if self.state.is_known(command["id"]) or command["id"] in self._in_hand:
+            return  # QoS 1 may deliver twice, and a restart may see a command again: act on it once
+        if not self._expired_on_arrival(command):
+            self.state.accept(command)  # on disk before paho acknowledges it to the broker
+            self._begin(command)
+
+    def _expired_on_arrival(self, command: dict[str, Any]) -> bool:
+        """Report a command whose time has passed (missed for a play, rejected otherwise); True if so."""
+        if parse_time(command["expires_at"]) > self.clock.now():
+            return False
+        self._finish(
+            command["id"],
+            "missed" if command["type"] == "play" else "rejected",
+            broadcast_id=_broadcast_of(command),
+            reason=f"command expired at {command['expires_at']}",
+        )
+        return True
+
+    def _begin(self, command: dict[str, Any]) -> None:
+        self._in_hand.add(command["id"])
         self._spawn(self._execute(command))
+
+    def _resume_pending(self) -> None:
+        """After a restart: finish what was reported already, resume the rest, report the expired."""
+        reported = {r.get("command_id") for r in self.outbox.pending()}
+        for command_id, command in list(self.state.pending.items()):
+            if command_id in self._in_hand:
+                continue
+            if command_id in reported:
+                self.state.mark_done(command_id)  # power was cut between the report and the bookkeeping
+                continue
+            try:
+                command = decode(Channel.COMMAND, json.dumps(command).encode())
+            except InvalidMessage:
+                self.state.mark_done(command_id)
+                continue
+            if not self._expired_on_arrival(command):
+                self._begin(command)
 
     def _reject(self, payload: bytes, reason: str) -> None:
         command_id = "unknown"
@@ -320,24 +510,50 @@ class Agent:
         self.state.mark_done(command_id)
         self._in_hand.discard(command_id)
 
+    def _needed_files(self) -> frozenset[str]:
+        """Audio that commands still pending on this agent will play: never evicted from the cache."""
+        return frozenset(
+            c["play"]["audio"]["sha256"] for c in self.state.pending.values() if isinstance(c.get("play"), dict)
+        )
+
     async def _execute(self, command: dict[str, Any]) -> None:
         kind = command["type"]
-        if kind == "ping":
-            self._finish(command["id"], "pong")
-        elif kind == "stop":
-            stopped = self._current_play is not None and not self._current_play.done()
-            if stopped:
-                self._current_play.cancel()  # type: ignore[union-attr]
-            self._finish(command["id"], "stopped", reason="stopped current playback" if stopped else "nothing playing")
-        elif kind == "play":
-            await self._play(command)
+        try:
+            if kind == "ping":
+                self._finish(command["id"], "pong")
+            elif kind == "stop":
+                holder = self._speaker.holder
+                stopped = holder is not None and not holder.done()
+                if stopped:
+                    holder.cancel()  # type: ignore[union-attr]
+                self._finish(
+                    command["id"], "stopped", reason="stopped current playback" if stopped else "nothing playing"
+                )
+            elif kind == "volume":
+                self.volume = int(command["volume"])
+                self.state.set_volume(self.volume)
+                _set_player_volume(self.player, self.volume)
+                self._finish(command["id"], "applied", reason=f"volume set to {self.volume}")
+                self._send_heartbeat()  # let the server see the new level now, not a minute later
+            elif kind == "play":
+                await self._play(command)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or a disk error must not take the agent down
+            log.exception("%s: command %s failed", self.cluster_id, command["id"])
+            self.last_error = f"internal error: {exc}"[:500]
+            self._finish(command["id"], "failed", broadcast_id=_broadcast_of(command), reason=self.last_error)
 
     async def _play(self, command: dict[str, Any]) -> None:
         play = command["play"]
         command_id, broadcast_id = command["id"], play["broadcast_id"]
         audio = play["audio"]
+        sha256 = audio["sha256"]
+        urgent = play["priority"] == "emergency"
         try:
-            path = await self.downloader.fetch(audio["url"], audio["sha256"], audio["size_bytes"])
+            path = await self.downloader.fetch(
+                audio["url"], sha256, audio["size_bytes"], needed=self._needed_files, urgent=urgent
+            )
         except DownloadError as exc:
             self.last_error = str(exc)[:500]
             self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
@@ -346,51 +562,66 @@ class Agent:
         wait = (due - self.clock.now()).total_seconds()
         if wait > 0:
             await self.clock.sleep(wait)
-        if play["priority"] == "emergency" and self._current_play is not None and not self._current_play.done():
-            self._current_play.cancel()
-        async with self._speaker:
+        await self._speaker.acquire(play["priority"])
+        task = asyncio.current_task()
+        started: datetime | None = None
+        try:
             if parse_time(command["expires_at"]) <= self.clock.now():
-                self._finish(command_id, "missed", broadcast_id=broadcast_id, reason="expired while waiting to play")
+                self._finish(command_id, "missed", broadcast_id=broadcast_id, reason="expired before it could play")
                 return
-            task = asyncio.current_task()
-            self._current_play = task
+            if not self.cache.verify(sha256):  # the file rotted or vanished since it was fetched
+                try:
+                    path = await self.downloader.fetch(
+                        audio["url"], sha256, audio["size_bytes"], needed=self._needed_files, urgent=urgent
+                    )
+                except DownloadError as exc:
+                    self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
+                    return
+            self.cache.touch(sha256)
             self.playing = broadcast_id
             started = self.clock.now()
-            try:
-                outcome = await self.player.play(path, float(audio["duration_s"]), label=broadcast_id)
-            except asyncio.CancelledError:
-                if self._stopping:
-                    raise
-                # Preempted by an emergency or a stop: report it, and carry on with the next command.
-                ended = self.clock.now()
-                self._finish(
-                    command_id,
-                    "stopped",
-                    broadcast_id=broadcast_id,
-                    started_at=isoformat(started),
-                    ended_at=isoformat(ended),
-                    played_s=round((ended - started).total_seconds(), 3),
-                    late_s=_late(started, due),
-                    reason="interrupted",
-                )
-                _uncancel(task)
-                return
-            except PlayerError as exc:
-                self.last_error = str(exc)[:500]
-                self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
-                return
-            finally:
-                self.playing = None
-                self._current_play = None
+            outcome = await self.player.play(path, float(audio["duration_s"]), label=broadcast_id)
+        except asyncio.CancelledError:
+            if self._stopping:
+                raise
+            # Preempted by an emergency or a stop: report it, and carry on with the next command.
+            ended = self.clock.now()
             self._finish(
                 command_id,
-                "played",
+                "stopped",
                 broadcast_id=broadcast_id,
-                started_at=isoformat(outcome.started_at),
-                ended_at=isoformat(outcome.ended_at),
-                played_s=round(outcome.played_s, 3),
-                late_s=_late(outcome.started_at, due),
+                started_at=isoformat(started) if started else None,
+                ended_at=isoformat(ended) if started else None,
+                played_s=round((ended - started).total_seconds(), 3) if started else 0.0,
+                late_s=_late(started, due) if started else None,
+                reason="interrupted",
             )
+            if task is not None:
+                task.uncancel()
+            return
+        except PlayerError as exc:
+            self.last_error = str(exc)[:500]
+            self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
+            self._send_heartbeat()  # a technician should see an amplifier fault now, not a minute later
+            return
+        finally:
+            self.playing = None
+            self._speaker.release()
+        self._finish(
+            command_id,
+            "played",
+            broadcast_id=broadcast_id,
+            started_at=isoformat(outcome.started_at),
+            ended_at=isoformat(outcome.ended_at),
+            played_s=round(outcome.played_s, 3),
+            late_s=_late(outcome.started_at, due),
+        )
+
+
+def _set_player_volume(player: Player, volume: int) -> None:
+    setter = getattr(player, "set_volume", None)
+    if callable(setter):
+        setter(volume)
 
 
 def _broadcast_of(command: dict[str, Any]) -> str | None:
@@ -400,8 +631,3 @@ def _broadcast_of(command: dict[str, Any]) -> str | None:
 
 def _late(started: datetime, due: datetime) -> float:
     return round(max(0.0, (started - due).total_seconds()), 3)
-
-
-def _uncancel(task: asyncio.Task[Any] | None) -> None:
-    if task is not None:
-        task.uncancel()

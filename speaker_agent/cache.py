@@ -1,12 +1,20 @@
-"""Audio cache on the device: files named by SHA-256, written atomically, verified before use."""
+"""Audio cache on the device: files named by SHA-256, written atomically, verified before use.
+
+When space runs low the least recently used files go first (a file's mtime is its last use), and a
+file that a command still waiting on this agent needs is never evicted.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -15,13 +23,32 @@ class CacheError(RuntimeError):
     """The cache cannot hold or vouch for a file."""
 
 
-class AudioCache:
-    """A folder of `<sha256>.audio` files; a file is only ever renamed into place after its hash matched."""
+class CacheFullError(CacheError):
+    """No room for a file even after evicting every file that no pending command needs."""
 
-    def __init__(self, directory: Path) -> None:
+
+class AudioCache:
+    """A folder of `<sha256>.audio` files; a file is only ever renamed into place after its hash matched.
+
+    `max_bytes` caps the total size of cached files; `min_free_bytes` is the free space to leave on the
+    disk; `disk_free` tells the disk's free bytes (injected so the simulator and tests can model a small
+    disk).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int | None = None,
+        min_free_bytes: int = 0,
+        disk_free: Callable[[], int] | None = None,
+    ) -> None:
         self.directory = directory
+        # Both folders are made on the first download: a simulated fleet has thousands of caches.
         self.partial_dir = directory / "partial"
-        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
+        self._disk_free = disk_free or (lambda: shutil.disk_usage(_existing(self.directory)).free)
 
     def path_for(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -29,6 +56,8 @@ class AudioCache:
         return self.directory / f"{sha256}.audio"
 
     def partial_path(self, sha256: str) -> Path:
+        """Where a download in progress goes (never taken as good: only `commit` names a file by its hash)."""
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
         return self.partial_dir / f"{self.path_for(sha256).stem}.part"
 
     def has(self, sha256: str) -> bool:
@@ -41,8 +70,16 @@ class AudioCache:
             return False
         if file_sha256(path) == sha256:
             return True
+        log.warning("cached %s does not match its hash: removed", path.name)
         path.unlink(missing_ok=True)
         return False
+
+    def touch(self, sha256: str) -> None:
+        """Mark a file as just used (its mtime), for least-recently-used eviction."""
+        try:
+            os.utime(self.path_for(sha256))
+        except FileNotFoundError:
+            pass
 
     def commit(self, sha256: str, partial: Path) -> Path:
         """Move a fully downloaded, verified file into place, durably."""
@@ -53,8 +90,66 @@ class AudioCache:
         _fsync_dir(self.directory)
         return final
 
+    def entries(self) -> list[tuple[float, int, str]]:
+        """(last use, size, sha256) of every cached file, least recently used first."""
+        found = []
+        for path in self.directory.glob("*.audio"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            found.append((stat.st_mtime, stat.st_size, path.stem))
+        found.sort()
+        return found
+
+    def used_bytes(self) -> int:
+        return sum(size for _, size, _ in self.entries())
+
     def free_bytes(self) -> int:
-        return shutil.disk_usage(self.directory).free
+        """Bytes a new file may take: the disk's free space less the reserve, and within max_bytes."""
+        free = self._disk_free() - self.min_free_bytes
+        if self.max_bytes is not None:
+            free = min(free, self.max_bytes - self.used_bytes())
+        return max(0, free)
+
+    def make_room(self, size_bytes: int, keep: Iterable[str] = ()) -> list[str]:
+        """Evict least recently used files until `size_bytes` more fit; never a file named in `keep`.
+
+        Returns the evicted hashes; raises CacheFullError when the kept files alone leave no room.
+        """
+        keep = set(keep)
+        entries = self.entries()
+        used = sum(size for _, size, _ in entries)
+        disk_free = self._disk_free()
+        evicted: list[str] = []
+
+        def short() -> bool:
+            over_cap = self.max_bytes is not None and used + size_bytes > self.max_bytes
+            return over_cap or disk_free - size_bytes < self.min_free_bytes
+
+        for _, size, sha256 in entries:
+            if not short():
+                break
+            if sha256 in keep:
+                continue
+            self.path_for(sha256).unlink(missing_ok=True)
+            used -= size
+            disk_free += size
+            evicted.append(sha256)
+        if evicted:
+            log.info("cache: evicted %d file(s) to make room for %d bytes", len(evicted), size_bytes)
+        if short():
+            raise CacheFullError(
+                f"no room for {size_bytes} bytes: {used} bytes cached are still needed, {disk_free} bytes free"
+            )
+        return evicted
+
+
+def _existing(path: Path) -> Path:
+    """The path, or its nearest existing parent (for the disk's free space before the folder exists)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def file_sha256(path: Path) -> str:

@@ -30,7 +30,10 @@ class AgentConfig:
     keepalive_s: int = 60
     heartbeat_interval_s: float = 60.0
     download_attempts: int = 4
+    download_backoff_s: float = 0.5  # first retry delay; doubles each attempt, with jitter
     download_timeout_s: float = 60.0
+    cache_max_bytes: int | None = None  # cap on cached audio; None: only the disk's free space limits it
+    cache_min_free_bytes: int = 32 * 1024 * 1024  # free space left on the disk; LRU files are evicted for it
     player: str = "auto"  # "auto": the first of ffplay, mpv, mpg123 installed; "simulated": no sound
     volume: int = 80
     firmware: str = FIRMWARE_VERSION
@@ -45,6 +48,10 @@ class AgentConfig:
             raise ConfigError("heartbeat_interval_s must be positive")
         if not 0 <= self.volume <= 100:
             raise ConfigError("volume must be within 0..100")
+        if self.download_attempts < 1 or self.download_backoff_s < 0:
+            raise ConfigError("download_attempts must be at least 1 and download_backoff_s not negative")
+        if (self.cache_max_bytes is not None and self.cache_max_bytes <= 0) or self.cache_min_free_bytes < 0:
+            raise ConfigError("cache_max_bytes must be positive and cache_min_free_bytes not negative")
 
     @classmethod
     def load(cls, path: Path | None, env: dict[str, str] | None = None) -> AgentConfig:
@@ -71,7 +78,9 @@ class AgentConfig:
         for name, value in values.items():
             kind = known[name].type
             try:
-                if kind in ("int",):
+                if kind == "int | None":
+                    converted[name] = None if value in (None, "") else int(value)  # type: ignore[arg-type]
+                elif kind in ("int",):
                     converted[name] = int(value)  # type: ignore[arg-type]
                 elif kind in ("float",):
                     converted[name] = float(value)  # type: ignore[arg-type]

@@ -1,4 +1,9 @@
-"""Fetch audio over HTTP into the cache: resumed with Range after a break, retried with backoff, verified."""
+"""Fetch audio over HTTP into the cache: resumed with Range after a break, retried with backoff, verified.
+
+Downloads take turns (one at a time on a thin 4G link; an urgent one, for an emergency, does not
+wait). Room is made in the cache first (least recently used files evicted, never one a pending
+command needs), so a full disk fails the command with a reason instead of a half-written file.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import asyncio
 import hashlib
 import logging
 import random
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
 
-from speaker_agent.cache import AudioCache
+from speaker_agent.cache import AudioCache, CacheFullError
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +41,50 @@ class Downloader:
         base_delay_s: float = 0.5,
         max_delay_s: float = 30.0,
         rng: random.Random | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.client = client
+        self.headers = dict(headers or {})
         self.cache = cache
         self.attempts = attempts
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.rng = rng or random.Random()
+        self._turn = asyncio.Lock()
 
-    async def fetch(self, url: str, sha256: str, size_bytes: int) -> Path:
-        """Return the cached path of the file with this hash, downloading it if needed."""
+    async def fetch(
+        self,
+        url: str,
+        sha256: str,
+        size_bytes: int,
+        *,
+        needed: Callable[[], Iterable[str]] = tuple,
+        urgent: bool = False,
+    ) -> Path:
+        """Return the cached path of the file with this hash, downloading it if needed.
+
+        `needed()` names the files pending commands still need: eviction spares them. An `urgent`
+        download does not wait for its turn, and goes ahead even if eviction cannot make room."""
         if self.cache.has(sha256):
+            self.cache.touch(sha256)
             return self.cache.path_for(sha256)
+        if urgent:
+            return await self._fetch(url, sha256, size_bytes, needed, strict=False)
+        async with self._turn:
+            if self.cache.has(sha256):  # fetched by the command before us
+                self.cache.touch(sha256)
+                return self.cache.path_for(sha256)
+            return await self._fetch(url, sha256, size_bytes, needed, strict=True)
+
+    async def _fetch(
+        self, url: str, sha256: str, size_bytes: int, needed: Callable[[], Iterable[str]], *, strict: bool
+    ) -> Path:
+        try:
+            self.cache.make_room(size_bytes, {*needed(), sha256})
+        except CacheFullError as exc:
+            if strict:
+                raise DownloadError(f"download of {url} not started: {exc}") from exc
+            log.warning("urgent download of %s goes ahead without room: %s", url, exc)
         last: Exception | None = None
         for attempt in range(self.attempts):
             try:
@@ -74,7 +112,9 @@ class Downloader:
             if have > size_bytes:
                 partial.unlink()
                 digest, have = hashlib.sha256(), 0
-        headers = {"Range": f"bytes={have}-"} if 0 < have < size_bytes else {}
+        headers = dict(self.headers)
+        if 0 < have < size_bytes:
+            headers["Range"] = f"bytes={have}-"
         if have < size_bytes:
             async with self.client.stream("GET", url, headers=headers) as response:
                 if response.status_code == 200 and have:
@@ -97,4 +137,5 @@ class Downloader:
             raise httpx.ReadError(f"{url}: got {have} of {size_bytes} bytes")
         if digest.hexdigest() != sha256:
             raise IntegrityError(f"{url}: SHA-256 mismatch")
-        return self.cache.commit(sha256, partial)
+        # fsync can take a while on an SD card: not on the loop that times playback and keepalives.
+        return await asyncio.to_thread(self.cache.commit, sha256, partial)

@@ -12,10 +12,10 @@ class Outbox:
     """One JSON file per report, named by report id; removed only after the broker's PUBACK."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory  # made on the first report
 
     def put(self, report: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{report['id']}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")

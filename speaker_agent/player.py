@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,9 @@ class Player(Protocol):
 
         `label` names what plays (a broadcast id) for logs and the simulator's ground truth."""
 
+    def set_volume(self, volume: int) -> None:
+        """Output level 0..100 for what plays next."""
+
 
 @dataclass
 class PlayRecord:
@@ -39,23 +43,34 @@ class PlayRecord:
     started_at: datetime
     played_s: float
     completed: bool
+    sha256: str = ""  # of the bytes that really went to the speaker, to prove no bad file ever played
+    file: str = ""
+    volume: int = 0
 
 
 @dataclass
 class SimulatedPlayer:
-    """Plays nothing aloud: waits the audio's duration divided by `speed`, and logs what it did."""
+    """Plays nothing aloud: waits the audio's duration divided by `speed`, and logs what it did.
+
+    It stands for the hardware, so the simulator keeps one per cluster across agent restarts."""
 
     clock: Clock
     cluster_id: str
     speed: float = 1.0
     log: list[PlayRecord] = field(default_factory=list)
     amplifier_fault: bool = False
+    volume: int = 80
+
+    def set_volume(self, volume: int) -> None:
+        self.volume = volume
 
     async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
         if self.amplifier_fault:
             raise PlayerError("amplifier fault: no output current")
-        if not path.is_file():
-            raise PlayerError(f"audio file missing: {path}")
+        try:
+            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise PlayerError(f"audio file unreadable: {path}: {exc}") from None
         started = self.clock.now()
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -63,9 +78,9 @@ class SimulatedPlayer:
             await self.clock.sleep(duration_s / self.speed)
         except asyncio.CancelledError:
             played = min(duration_s, (loop.time() - t0) * self.speed)
-            self.log.append(PlayRecord(self.cluster_id, label, started, played, False))
+            self.log.append(PlayRecord(self.cluster_id, label, started, played, False, sha256, path.name, self.volume))
             raise
-        self.log.append(PlayRecord(self.cluster_id, label, started, duration_s, True))
+        self.log.append(PlayRecord(self.cluster_id, label, started, duration_s, True, sha256, path.name, self.volume))
         return PlayOutcome(started, self.clock.now(), duration_s, True)
 
 
@@ -77,12 +92,27 @@ _COMMANDS: dict[str, list[str]] = {
 }
 
 
+def _volume_arguments(program: str, volume: int) -> list[str]:
+    """Each player's own way to set the output level (0..100)."""
+    if program == "ffplay":
+        return ["-volume", str(volume)]
+    if program == "mpv":
+        return [f"--volume={volume}"]
+    if program == "mpg123":
+        return ["-f", str(round(32768 * volume / 100))]  # mpg123 scales samples by f/32768
+    return []
+
+
 @dataclass
 class CommandPlayer:
     """Plays through an installed command-line player (ffplay, mpv or mpg123); stopping kills it."""
 
     clock: Clock
     command: list[str]
+    volume: int = 80
+
+    def set_volume(self, volume: int) -> None:
+        self.volume = volume
 
     @classmethod
     def detect(cls, clock: Clock) -> CommandPlayer:
@@ -98,7 +128,11 @@ class CommandPlayer:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         process = await asyncio.create_subprocess_exec(
-            *self.command, str(path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            *self.command,
+            *_volume_arguments(Path(self.command[0]).name, self.volume),
+            str(path),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             _, stderr = await process.communicate()

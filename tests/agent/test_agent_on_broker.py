@@ -78,7 +78,7 @@ async def running(tmp_path, topic_root):
         agent = Agent(config, http=http, player=player, clock=clock)
         await agent.start()
         await asyncio.wait_for(agent.connected.wait(), 5)
-        await asyncio.sleep(0.2)  # subscription granted
+        await asyncio.wait_for(agent.subscribed.wait(), 5)  # SUBACK: commands published now reach us
         yield agent, player, observer
         await agent.stop()
     observer.close()

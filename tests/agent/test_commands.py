@@ -1,0 +1,169 @@
+"""Emergency preemption and the volume command, on the machine's Mosquitto with the real agent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_contract import Channel, Topics
+from speaker_agent import Agent, AgentConfig
+from speaker_agent.clock import SystemClock, isoformat
+from speaker_agent.player import SimulatedPlayer
+
+pytestmark = pytest.mark.broker
+
+BROKER = ("127.0.0.1", 1883)
+
+
+class Observer:
+    """A plain paho client (thread loop) that records every message under a topic root."""
+
+    def __init__(self, topic_root: str) -> None:
+        self.topics = Topics(topic_root)
+        self.messages: list[tuple[str, bytes]] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"obs-{uuid.uuid4().hex[:8]}")
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self.client.connect(*BROKER)
+        self.client.subscribe(f"{topic_root}/#", qos=1)
+        self.client.loop_start()
+
+    def send(self, cluster_id: str, command: dict | bytes) -> None:
+        payload = command if isinstance(command, bytes) else json.dumps(command).encode()
+        self.client.publish(self.topics.for_cluster(cluster_id, Channel.COMMAND), payload, qos=1).wait_for_publish(5)
+
+    def of(self, channel: Channel) -> list[dict]:
+        return [json.loads(p) for t, p in self.messages if t.endswith("/" + channel.value) and p]
+
+    def report_for(self, command_id: str) -> dict | None:
+        return next((r for r in self.of(Channel.REPORT) if r["command_id"] == command_id), None)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+async def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not met within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+def command(kind: str, **fields) -> dict:
+    now = datetime.now(UTC)
+    return {
+        "v": 1,
+        "id": uuid.uuid4().hex,
+        "type": kind,
+        "issued_at": isoformat(now),
+        "expires_at": isoformat(now + timedelta(seconds=60)),
+        **fields,
+    }
+
+
+def play(url: str, sha: str, size: int, broadcast_id: str, duration_s: float, priority: str = "normal") -> dict:
+    audio = {"url": url, "sha256": sha, "size_bytes": size, "duration_s": duration_s}
+    return command("play", play={"broadcast_id": broadcast_id, "priority": priority, "audio": audio})
+
+
+@pytest.fixture
+async def agent_on_broker(tmp_path, topic_root):
+    observer = Observer(topic_root)
+    player = SimulatedPlayer(clock=SystemClock(), cluster_id="c-cmd", speed=10)
+    config = AgentConfig(cluster_id="c-cmd", data_dir=tmp_path / "box", topic_root=topic_root, heartbeat_interval_s=30)
+    async with httpx.AsyncClient() as http:
+        agent = Agent(config, http=http, player=player)
+        await agent.start()
+        await asyncio.wait_for(agent.subscribed.wait(), 10)
+        yield agent, player, observer, http
+        await agent.stop()
+    observer.close()
+
+
+async def test_emergency_interrupts_a_normal_play_and_goes_before_queued_ones(agent_on_broker, audio_server):
+    agent, player, observer, _ = agent_on_broker
+    long_url, long_sha, long_size = audio_server.add("long.mp3", b"L" * 3000)
+    short_url, short_sha, short_size = audio_server.add("short.mp3", b"S" * 2000)
+    alarm_url, alarm_sha, alarm_size = audio_server.add("alarm.mp3", b"A" * 1000)
+    ordinary = play(long_url, long_sha, long_size, "b-ordinary", duration_s=300)  # 30 s at speed 10
+    queued = play(short_url, short_sha, short_size, "b-queued", duration_s=1)
+    emergency = play(alarm_url, alarm_sha, alarm_size, "b-flood", duration_s=1, priority="emergency")
+
+    observer.send("c-cmd", ordinary)
+    await wait_for(lambda: agent.playing == "b-ordinary", what="ordinary broadcast playing")
+    observer.send("c-cmd", queued)
+    await wait_for(lambda: agent.cache.has(short_sha), what="queued broadcast downloaded")
+    observer.send("c-cmd", emergency)
+    await wait_for(
+        lambda: all(observer.report_for(c["id"]) for c in (ordinary, queued, emergency)), what="three reports"
+    )
+
+    interrupted = observer.report_for(ordinary["id"])
+    assert interrupted["status"] == "stopped" and interrupted["reason"] == "interrupted"
+    assert interrupted["played_s"] < 300
+    assert observer.report_for(emergency["id"])["status"] == "played"
+    assert observer.report_for(queued["id"])["status"] == "played"
+    # What the speaker did: the ordinary one cut short, then the emergency, then the one that waited.
+    assert [(p.broadcast_id, p.completed) for p in player.log] == [
+        ("b-ordinary", False),
+        ("b-flood", True),
+        ("b-queued", True),
+    ]
+
+
+async def test_volume_is_applied_reported_in_heartbeat_and_kept_across_restart(agent_on_broker, audio_server):
+    agent, player, observer, http = agent_on_broker
+    set_volume = command("volume", volume=35)
+    observer.send("c-cmd", set_volume)
+    await wait_for(lambda: observer.report_for(set_volume["id"]), what="volume report")
+    assert observer.report_for(set_volume["id"])["status"] == "applied"
+    await wait_for(lambda: any(h["volume"] == 35 for h in observer.of(Channel.HEARTBEAT)), what="heartbeat")
+    url, sha, size = audio_server.add("v.mp3", b"V" * 500)
+    broadcast = play(url, sha, size, "b-vol", duration_s=0.5)
+    observer.send("c-cmd", broadcast)
+    await wait_for(lambda: observer.report_for(broadcast["id"]), what="play report")
+    assert [p.volume for p in player.log] == [35]  # the speaker played at the level set
+
+    # Out of range: refused by the contract, the level stays.
+    too_loud = command("volume", volume=101)
+    observer.send("c-cmd", too_loud)
+    await wait_for(lambda: observer.report_for(too_loud["id"]), what="rejection")
+    assert observer.report_for(too_loud["id"])["status"] == "rejected"
+    assert agent.volume == 35
+
+    # Restart from the same disk: the level is remembered and reported.
+    await agent.stop()
+    fresh_player = SimulatedPlayer(clock=SystemClock(), cluster_id="c-cmd")
+    again = Agent(agent.config, http=http, player=fresh_player)
+    beats = len(observer.of(Channel.HEARTBEAT))
+    await again.start()
+    try:
+        await wait_for(lambda: len(observer.of(Channel.HEARTBEAT)) > beats, what="heartbeat after restart")
+        assert observer.of(Channel.HEARTBEAT)[-1]["volume"] == 35
+        assert fresh_player.volume == 35
+    finally:
+        await again.stop()
+
+
+async def test_amplifier_fault_fails_the_play_and_shows_in_the_heartbeat(agent_on_broker, audio_server):
+    agent, player, observer, _ = agent_on_broker
+    url, sha, size = audio_server.add("amp.mp3", b"X" * 800)
+    player.amplifier_fault = True
+    broadcast = play(url, sha, size, "b-amp", duration_s=0.5)
+    observer.send("c-cmd", broadcast)
+    await wait_for(lambda: observer.report_for(broadcast["id"]), what="report")
+    report = observer.report_for(broadcast["id"])
+    assert report["status"] == "failed" and "amplifier" in report["reason"]
+    await wait_for(
+        lambda: any(h["amplifier"] == "fault" for h in observer.of(Channel.HEARTBEAT)), what="fault in heartbeat"
+    )
+    beat = next(h for h in observer.of(Channel.HEARTBEAT) if h["amplifier"] == "fault")
+    assert "amplifier" in beat["last_error"] and player.log == []
