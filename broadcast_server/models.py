@@ -8,11 +8,22 @@ here needs a new Alembic revision under ``broadcast_server/migrations/versions``
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
@@ -159,7 +170,11 @@ class Broadcast(SQLModel, table=True):
     """One dispatch of a bulletin's audio to a target set of units and clusters."""
 
     __tablename__ = "broadcast"
-    __table_args__ = (_one_of("priority", Priority), _one_of("status", BroadcastStatus))
+    __table_args__ = (
+        _one_of("priority", Priority),
+        _one_of("status", BroadcastStatus),
+        Index("ix_broadcast_created_at", "created_at"),  # 0002: statistics select broadcasts by period
+    )
 
     id: str = _id_column(primary_key=True, default_factory=_new_id)
     bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
@@ -227,8 +242,19 @@ class Heartbeat(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=String(ERROR_LENGTH))
 
 
+class PresenceCause(StrEnum):
+    """Why a cluster's presence changed (``presence_event.cause``, ``cluster_state.cause``)."""
+
+    STATUS = "status"  # an 'online' status: a new connection
+    HEARTBEAT = "heartbeat"  # heartbeats came back on a connection not known to be dead
+    WILL = "will"  # the last will (an 'offline' without ts): the connection died
+    CLEAN = "clean"  # an 'offline' the agent published itself (with ts) before disconnecting
+    HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # no heartbeat for the timeout (default three intervals)
+    RECONNECT = "reconnect"  # a newer connection while we thought it online: the old one dropped unseen
+
+
 class ClusterState(SQLModel, table=True):
-    """The latest known state of a cluster: online or not, and since when."""
+    """The latest known state of a cluster: online or not, since when and why, and its last health figures."""
 
     __tablename__ = "cluster_state"
 
@@ -239,3 +265,119 @@ class ClusterState(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=String(ERROR_LENGTH))
     firmware: str | None = Field(default=None, sa_type=String(64))
+    # Added in 0002 (fleet health).
+    cause: str | None = Field(default=None, sa_type=String(24))  # a PresenceCause: why it is as it is
+    last_heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    amplifier: str | None = Field(default=None, sa_type=String(16))  # from the last heartbeat: on, off, fault
+    clock_offset_s: float | None = None  # from the last heartbeat
+
+
+class PresenceEvent(SQLModel, table=True):
+    """One change of a cluster's presence: the history behind "since when", flapping and uptime."""
+
+    __tablename__ = "presence_event"
+    __table_args__ = (
+        _one_of("cause", PresenceCause),
+        Index("ix_presence_event_cluster_id_at", "cluster_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)
+    cluster_id: str = _id_column(foreign_key="cluster.id")
+    online: bool
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    cause: str = Field(sa_type=String(24))
+    seq: int = 0
+
+
+# --- Statistics rollups (0002). Derived data: each can be rebuilt from the tables above. -----------------
+
+
+class StatsBroadcastUnit(SQLModel, table=True):
+    """One broadcast's outcome in one reporting unit (commune, or district without communes)."""
+
+    __tablename__ = "stats_broadcast_unit"
+    __table_args__ = (Index("ix_stats_broadcast_unit_day_unit_id", "day", "unit_id"),)
+
+    broadcast_id: str = _id_column(primary_key=True, foreign_key="broadcast.id")
+    unit_id: int = Field(primary_key=True, foreign_key="admin_unit.id")
+    day: date = Field(sa_type=Date)  # local (Asia/Ho_Chi_Minh) date the broadcast was created
+    category: str | None = Field(default=None, sa_type=String(NAME_LENGTH))
+    priority: str = Field(sa_type=String(16))
+    targeted: int = 0
+    delivered: int = 0
+    played: int = 0
+    late: int = 0
+    failed: int = 0
+    missed: int = 0
+    rejected: int = 0
+    stopped: int = 0
+    played_ms: int = Field(default=0, sa_type=BigInteger)  # sum over clusters that played it to the end
+    airtime_ms: int = Field(default=0, sa_type=BigInteger)  # the longest of those plays: the unit's airtime
+
+
+class StatsUnitDay(SQLModel, table=True):
+    """A reporting unit's figures for one local day, summed from ``stats_broadcast_unit``."""
+
+    __tablename__ = "stats_unit_day"
+    __table_args__ = (Index("ix_stats_unit_day_day", "day"),)
+
+    unit_id: int = Field(primary_key=True, foreign_key="admin_unit.id")
+    day: date = Field(primary_key=True, sa_type=Date)
+    broadcasts: int = 0  # broadcasts that targeted at least one of its clusters
+    bulletins_played: int = 0  # of those, played to the end by at least one of its clusters
+    emergency_played: int = 0
+    targeted: int = 0
+    delivered: int = 0
+    played: int = 0
+    late: int = 0
+    failed: int = 0
+    missed: int = 0
+    rejected: int = 0
+    stopped: int = 0
+    played_ms: int = Field(default=0, sa_type=BigInteger)
+    airtime_ms: int = Field(default=0, sa_type=BigInteger)
+
+
+class StatsUnitDayCategory(SQLModel, table=True):
+    """Bulletins played per category, per reporting unit and local day ('' for no category)."""
+
+    __tablename__ = "stats_unit_day_category"
+
+    unit_id: int = Field(primary_key=True, foreign_key="admin_unit.id")
+    day: date = Field(primary_key=True, sa_type=Date)
+    category: str = Field(primary_key=True, sa_type=String(NAME_LENGTH))
+    bulletins_played: int = 0
+    airtime_ms: int = Field(default=0, sa_type=BigInteger)
+
+
+class StatsDirtyBroadcast(SQLModel, table=True):
+    """Broadcasts whose deliveries changed since their rollup rows were computed (marked by ingest)."""
+
+    __tablename__ = "stats_dirty_broadcast"
+
+    broadcast_id: str = _id_column(primary_key=True)
+    marked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PresenceClusterDay(SQLModel, table=True):
+    """Seconds online of one cluster in one local day, from ``presence_event`` (complete days only)."""
+
+    __tablename__ = "presence_cluster_day"
+    __table_args__ = (Index("ix_presence_cluster_day_day", "day"),)
+
+    cluster_id: str = _id_column(primary_key=True, foreign_key="cluster.id")
+    day: date = Field(primary_key=True, sa_type=Date)
+    online_ms: int = Field(default=0, sa_type=BigInteger)
+    drops: int = 0  # online-to-offline changes during the day
+    online_at_end: bool = False
+
+
+class StatsRollupState(SQLModel, table=True):
+    """Bookkeeping of the rollup job: one row (id 1)."""
+
+    __tablename__ = "stats_rollup_state"
+
+    id: int = Field(default=1, primary_key=True)
+    broadcasts_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # created_at seen up to here
+    presence_until: date | None = Field(default=None, sa_type=Date)  # last local day in presence_cluster_day

@@ -39,7 +39,10 @@ class Runtime:
                 password=s.mqtt_password,
                 client_id=s.mqtt_client_id,
             )
-            self.ingest = IngestWorker(self.engine, self.bus.events)
+            from broadcast_server.health.monitor import HealthMonitor
+
+            health = HealthMonitor.from_environment(self.engine, heartbeat_interval_s=s.heartbeat_interval_s)
+            self.ingest = IngestWorker(self.engine, self.bus.events, health=health)
             self.ingest.start()
             self.bus.start()
         self.started = True

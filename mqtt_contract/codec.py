@@ -11,7 +11,7 @@ import fastjsonschema
 
 from mqtt_contract.topics import Channel
 
-MAX_PAYLOAD_BYTES = 16 * 1024  # no contract message comes near this; larger payloads are refused unread
+MAX_PAYLOAD_BYTES = 64 * 1024  # a 48-hour schedule window is a few KB; larger payloads are refused unread
 
 
 class InvalidMessage(ValueError):

@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,7 +47,10 @@ from speaker_agent.config import AgentConfig
 from speaker_agent.downloader import Downloader, DownloadError
 from speaker_agent.mqtt_loop import AsyncioPahoDriver
 from speaker_agent.outbox import Outbox
-from speaker_agent.player import Player, PlayerError
+from speaker_agent.player import Player, PlayerError, PlayOutcome
+from speaker_agent.playout.plan import AudioRef
+from speaker_agent.playout.runner import Preempted, ScheduleRunner
+from speaker_agent.playout.store import ScheduleStore, entry_from_message
 from speaker_agent.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -148,6 +152,9 @@ class Agent:
         self.playing: str | None = None
         self._started_mono = time.monotonic()
         self._speaker = Speaker()
+        # The schedule window on disk and the runner that plays it, network or not.
+        self.schedule = ScheduleStore.load(config.data_dir / "schedule.json")
+        self.runner = ScheduleRunner(self.schedule, self.clock, self, self._fetch_scheduled, self._report)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[str] = set()
         self._pending_acks: dict[int, str] = {}
@@ -173,6 +180,8 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._spawn(self._heartbeat_loop())
+        self._spawn(self.runner.run())
+        self._spawn(self.runner.prefetch())
         self._resume_pending()
         if not self._link_up or not self._try_connect():
             self._schedule_reconnect()
@@ -241,10 +250,17 @@ class Agent:
     # ----------------------------------------------------------------- connection
 
     def _status(self, state: str) -> dict[str, Any]:
-        status: dict[str, Any] = {"v": 1, "state": state, "seq": self.state.seq, "firmware": self.config.firmware}
-        if state == "online" or not self._stopping:
-            status["ts"] = isoformat(self.clock.now())
-        return status
+        """A status the agent publishes itself (online, or offline on a clean stop): it carries `ts`.
+
+        The last will is built without `ts` (it is written at connect time), which is how the server
+        tells a clean shutdown from a lost connection."""
+        return {
+            "v": 1,
+            "state": state,
+            "seq": self.state.seq,
+            "firmware": self.config.firmware,
+            "ts": isoformat(self.clock.now()),
+        }
 
     def _new_client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -511,10 +527,53 @@ class Agent:
         self._in_hand.discard(command_id)
 
     def _needed_files(self) -> frozenset[str]:
-        """Audio that commands still pending on this agent will play: never evicted from the cache."""
-        return frozenset(
-            c["play"]["audio"]["sha256"] for c in self.state.pending.values() if isinstance(c.get("play"), dict)
-        )
+        """Audio that pending commands or the schedule window will play: never evicted from the cache."""
+        pending = {c["play"]["audio"]["sha256"] for c in self.state.pending.values() if isinstance(c.get("play"), dict)}
+        scheduled = {item.audio.sha256 for entry in self.schedule.entries for item in entry.items}
+        return frozenset(pending | scheduled)
+
+    # ----------------------------------------------------------------- schedule
+
+    def _apply_schedule(self, command: dict[str, Any]) -> None:
+        window = command["schedule"]
+        entries = [entry_from_message(raw) for raw in window["entries"]]
+        if not self.schedule.replace(window["version"], parse_time(window["window_end"]), entries):
+            self._finish(
+                command["id"],
+                "rejected",
+                reason=f"schedule version {window['version']} is not newer than the stored {self.schedule.version}",
+            )
+            return
+        self.runner.notify()
+        self._spawn(self.runner.prefetch())
+        self._finish(command["id"], "applied", reason=f"schedule v{window['version']}: {len(entries)} entries")
+
+    async def _fetch_scheduled(self, audio: AudioRef) -> Path:
+        path = await self.downloader.fetch(audio.url, audio.sha256, audio.size_bytes, needed=self._needed_files)
+        if not self.cache.verify(audio.sha256):  # rotted since it was fetched: fetch again
+            path = await self.downloader.fetch(audio.url, audio.sha256, audio.size_bytes, needed=self._needed_files)
+        self.cache.touch(audio.sha256)
+        return path
+
+    async def play_scheduled(self, path: Path, duration_s: float, label: str) -> PlayOutcome:
+        """Play one scheduled item when the speaker is free; an emergency or a stop raises Preempted."""
+        await self._speaker.acquire("normal")
+        task = asyncio.current_task()
+        started = self.clock.now()
+        try:
+            self.playing = label
+            return await self.player.play(path, duration_s, label=label)
+        except asyncio.CancelledError:
+            if self._stopping or task is None:
+                raise
+            task.uncancel()
+            raise Preempted((self.clock.now() - started).total_seconds(), started) from None
+        except PlayerError:
+            self._send_heartbeat()
+            raise
+        finally:
+            self.playing = None
+            self._speaker.release()
 
     async def _execute(self, command: dict[str, Any]) -> None:
         kind = command["type"]
@@ -537,6 +596,8 @@ class Agent:
                 self._send_heartbeat()  # let the server see the new level now, not a minute later
             elif kind == "play":
                 await self._play(command)
+            elif kind == "schedule":
+                self._apply_schedule(command)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a disk error must not take the agent down

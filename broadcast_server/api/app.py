@@ -6,7 +6,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from broadcast_server.api import routes_audio, routes_broadcasts, routes_bulletins, routes_fleet
+from broadcast_server.api import (
+    routes_audio,
+    routes_broadcasts,
+    routes_bulletins,
+    routes_fleet,
+    routes_health,
+    routes_statistics,
+)
 from broadcast_server.runtime import Runtime
 
 
@@ -31,7 +38,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     api = APIRouter(prefix="/api/v1")
-    for module in (routes_bulletins, routes_broadcasts, routes_audio, routes_fleet):
+    for module in (routes_bulletins, routes_broadcasts, routes_audio, routes_fleet, routes_health, routes_statistics):
         api.include_router(module.router)
 
     @api.get("/health", tags=["health"])

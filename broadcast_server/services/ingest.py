@@ -1,4 +1,10 @@
-"""Store what clusters send (status, heartbeats, reports) in batches, each report exactly once."""
+"""Store what clusters send (status, heartbeats, reports) in batches, each report exactly once.
+
+Presence follows ``health.presence_rules``: status messages with the seq rule, heartbeats, and (in the
+worker) a heartbeat timeout per cluster that fires at that cluster's own deadline. Every change of
+presence is recorded in ``presence_event``. Broadcasts whose deliveries change are marked for the
+statistics rollup job (``stats_dirty_broadcast``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,11 +23,22 @@ from sqlmodel import Session, select
 
 from broadcast_server.db.session import session_scope
 from broadcast_server.domain.delivery import next_state
-from broadcast_server.domain.presence import Presence, apply_status
+from broadcast_server.health.presence_rules import Outcome, PresenceState, on_heartbeat, on_status
 from broadcast_server.messaging.mqtt_bus import Incoming
-from broadcast_server.models import Cluster, ClusterState, Delivery, Heartbeat, PlaybackReport
+from broadcast_server.models import (
+    Cluster,
+    ClusterState,
+    Delivery,
+    Heartbeat,
+    PlaybackReport,
+    PresenceEvent,
+    StatsDirtyBroadcast,
+)
 from mqtt_contract import Channel
 from mqtt_contract.times import parse_time
+
+if TYPE_CHECKING:
+    from broadcast_server.health.monitor import HealthMonitor
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +50,78 @@ class IngestStats:
     heartbeats: int = 0
     status_changes: int = 0
     stale_status: int = 0
+    stale_heartbeats: int = 0
+    presence_events: int = 0
+    timeouts: int = 0
     unknown_cluster: int = 0
     batches: int = 0
     db_errors: int = 0
     unknown_ids: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class PresenceChange:
+    """A presence transition recorded in ``presence_event``."""
+
+    cluster_id: str
+    online: bool
+    at: datetime
+    cause: str
+    seq: int
+
+
+@dataclass
+class BatchResult:
+    """What a stored batch means for fleet health: transitions, and heartbeats of live connections."""
+
+    changes: list[PresenceChange] = field(default_factory=list)
+    heartbeats: dict[str, datetime] = field(default_factory=dict)  # cluster id -> latest heartbeat received
+
+
 def _opt_time(value: str | None) -> datetime | None:
     return parse_time(value) if value else None
 
 
-def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats) -> None:
-    """Apply one batch of decoded messages in the caller's transaction."""
+def apply_presence(
+    session: Session, state: ClusterState, outcome: Outcome, at: datetime, result: BatchResult, stats: IngestStats
+) -> None:
+    """Write a presence outcome to ``state`` and record its transitions as events."""
+    after, changes = outcome
+    for change in changes:
+        session.add(
+            PresenceEvent(cluster_id=state.cluster_id, online=change.online, at=at, cause=change.cause, seq=change.seq)
+        )
+        result.changes.append(PresenceChange(state.cluster_id, change.online, at, change.cause, change.seq))
+        stats.presence_events += 1
+    if changes or after.seq != state.seq:
+        stats.status_changes += 1
+    if changes:
+        state.changed_at = at
+    state.online, state.seq, state.cause = after.online, after.seq, after.cause
+
+
+def mark_broadcasts_dirty(session: Session, broadcast_ids: set[str], at: datetime) -> None:
+    """Tell the rollup job these broadcasts' figures changed."""
+    if not broadcast_ids:
+        return
+    existing = {
+        row.broadcast_id: row
+        for row in session.exec(
+            select(StatsDirtyBroadcast).where(StatsDirtyBroadcast.broadcast_id.in_(broadcast_ids))  # type: ignore[attr-defined]
+        )
+    }
+    for broadcast_id in broadcast_ids:
+        row = existing.get(broadcast_id)
+        if row is None:
+            session.add(StatsDirtyBroadcast(broadcast_id=broadcast_id, marked_at=at))
+        else:
+            row.marked_at = at
+            session.add(row)
+
+
+def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats) -> BatchResult:
+    """Apply one batch of decoded messages in the caller's transaction; return what changed in presence."""
+    result = BatchResult()
     cluster_ids = {item.cluster_id for item in items}
     known = set(session.exec(select(Cluster.id).where(Cluster.id.in_(cluster_ids))).all())  # type: ignore[attr-defined]
     unknown = cluster_ids - known
@@ -62,7 +140,7 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
     def state_of(cluster_id: str, at: datetime) -> ClusterState:
         state = states.get(cluster_id)
         if state is None:
-            state = ClusterState(cluster_id=cluster_id, online=False, seq=0, changed_at=at, last_seen_at=at)
+            state = ClusterState(cluster_id=cluster_id, online=False, seq=0, changed_at=at, last_seen_at=at, cause=None)
             session.add(state)
             states[cluster_id] = state
         return state
@@ -95,6 +173,7 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
         )
     session.add_all(new_reports)
     stats.stored_reports += len(new_reports)
+    changed_broadcasts: set[str] = set()
     if new_reports:
         command_ids = {r.command_id for r in new_reports}
         deliveries = {
@@ -118,6 +197,8 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
                 delivery.state = state
                 delivery.updated_at = report.received_at
                 session.add(delivery)
+                changed_broadcasts.add(delivery.broadcast_id)
+    mark_broadcasts_dirty(session, changed_broadcasts, datetime.now(UTC))
 
     for item in items:
         at = datetime.fromtimestamp(item.received_at, UTC)
@@ -142,38 +223,68 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
             )
             stats.heartbeats += 1
             state = state_of(item.cluster_id, at)
+            outcome = on_heartbeat(PresenceState(state.online, state.seq, state.cause), m["seq"])
+            if outcome is None:
+                stats.stale_heartbeats += 1  # from an older connection, delivered late: says nothing of now
+                continue
+            apply_presence(session, state, outcome, at, result, stats)
             state.last_seen_at = max(state.last_seen_at, at)
+            state.last_heartbeat_at = max(state.last_heartbeat_at, at) if state.last_heartbeat_at else at
+            if m.get("last_error") and m.get("last_error") != state.last_error:
+                state.last_error_at = at
             state.last_error = m.get("last_error")
             state.firmware = m.get("firmware")
+            state.amplifier = m.get("amplifier")
+            state.clock_offset_s = m.get("clock_offset_s")
+            if state.online:
+                result.heartbeats[item.cluster_id] = at
         elif item.channel is Channel.STATUS:
             state = state_of(item.cluster_id, at)
-            after = apply_status(Presence(state.online, state.seq), m["state"], m["seq"])
-            if after is None:
+            outcome = on_status(
+                PresenceState(state.online, state.seq, state.cause), m["state"], m["seq"], has_ts="ts" in m
+            )
+            if outcome is None:
                 stats.stale_status += 1
                 continue
-            if after.online != state.online or after.seq != state.seq:
-                stats.status_changes += 1
-                state.changed_at = at
-            state.online, state.seq = after.online, after.seq
+            apply_presence(session, state, outcome, at, result, stats)
             state.last_seen_at = max(state.last_seen_at, at)
             if m.get("firmware"):
                 state.firmware = m["firmware"]
         elif item.channel is Channel.REPORT:
             state = state_of(item.cluster_id, at)
             state.last_seen_at = max(state.last_seen_at, at)
+    return result
 
 
 class IngestWorker:
-    """Drains the bus's event queue into the database; a failing database delays, never drops, a batch."""
+    """Drains the bus's event queue into the database; a failing database delays, never drops, a batch.
+
+    The same thread runs fleet health (``health``): each cluster's heartbeat timeout fires at its own
+    deadline (the queue wait is cut short for it), and alerts are evaluated on every change and on time.
+    Without ``health``, one is built from the environment (``BCAST_HEARTBEAT_INTERVAL_S``,
+    ``BCAST_HEALTH_*``) unless ``default_health`` is False.
+    """
 
     def __init__(
-        self, engine: Engine, events: queue.Queue[Incoming], *, batch_size: int = 500, max_wait_s: float = 0.1
+        self,
+        engine: Engine,
+        events: queue.Queue[Incoming],
+        *,
+        batch_size: int = 500,
+        max_wait_s: float = 0.1,
+        health: HealthMonitor | None = None,
+        default_health: bool = True,
     ) -> None:
         self.engine = engine
         self.events = events
         self.batch_size = batch_size
         self.max_wait_s = max_wait_s
         self.stats = IngestStats()
+        if health is None and default_health:
+            from broadcast_server.health.monitor import HealthMonitor
+
+            health = HealthMonitor.from_environment(engine)
+        self.health = health
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bcast-ingest", daemon=True)
@@ -185,6 +296,8 @@ class IngestWorker:
         """Store what is already queued, then stop."""
         self._stop.set()
         self._thread.join(timeout_s)
+        if self.health is not None:
+            self.health.close()
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until the queue is empty and the last batch is stored (for tests and the demo)."""
@@ -195,12 +308,22 @@ class IngestWorker:
             time.sleep(0.02)
         return False
 
+    def _wait_s(self) -> float:
+        """How long the queue may be waited on: until the next health deadline, at most 0.2 s."""
+        if self.health is None:
+            return 0.2
+        wakeup = self.health.next_wakeup()
+        if wakeup is None:
+            return 0.2
+        return min(0.2, max(0.005, wakeup - time.time()))
+
     def _run(self) -> None:
         while True:
             self._idle.set()
             try:
-                first = self.events.get(timeout=0.2)
+                first = self.events.get(timeout=self._wait_s())
             except queue.Empty:
+                self._run_health()
                 if self._stop.is_set():
                     return
                 continue
@@ -212,20 +335,32 @@ class IngestWorker:
                     batch.append(self.events.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            self._store_with_retry(batch)
+            result = self._store_with_retry(batch)
+            if result is not None and self.health is not None:
+                self.health.after_batch(result)
+            self._run_health()
 
-    def _store_with_retry(self, batch: list[Incoming]) -> None:
+    def _run_health(self) -> None:
+        if self.health is None:
+            return
+        try:
+            self.stats.timeouts += len(self.health.run_due(time.time()))
+        except SQLAlchemyError as exc:
+            self.stats.db_errors += 1
+            log.error("fleet health check failed, retried on the next turn: %s", exc)
+
+    def _store_with_retry(self, batch: list[Incoming]) -> BatchResult | None:
         delay = 0.5
         while True:
             try:
                 with session_scope(self.engine) as session:
-                    store_batch(session, batch, self.stats)
+                    result = store_batch(session, batch, self.stats)
                 self.stats.batches += 1
-                return
+                return result
             except SQLAlchemyError as exc:
                 self.stats.db_errors += 1
                 log.error("ingest batch of %d failed, retrying in %.1fs: %s", len(batch), delay, exc)
                 if self._stop.wait(delay) and self.stats.db_errors > 50:
                     log.error("ingest stopping with %d messages unstored", len(batch))
-                    return
+                    return None
                 delay = min(30.0, delay * 2)

@@ -26,7 +26,58 @@ def test_migrations_match_the_models(engine, database_url) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+
+
+def test_0002_upgrades_a_0001_database_with_data_and_downgrades(database_url) -> None:
+    """An existing 0001 database keeps its clusters and states through 0002, and 0002 can be undone."""
+    from alembic import command
+
+    from broadcast_server.db.migrate import make_config
+
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO admin_unit (id, name, level, created_at) VALUES (1, 'T', 'province', :t)"),
+                {"t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO cluster (id, unit_id, lat, lon, created_at, updated_at) VALUES ('c', 1, 0, 0, :t, :t)"
+                ),
+                {"t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO cluster_state (cluster_id, online, seq, changed_at, last_seen_at)"
+                    " VALUES ('c', :on, 7, :t, :t)"
+                ),
+                {"on": True, "t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+        upgrade(database_url)
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT online, seq, cause, last_heartbeat_at FROM cluster_state")).one()
+            assert (bool(row[0]), row[1], row[2], row[3]) == (True, 7, None, None)
+            tables = set(
+                connection.execute(
+                    text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+                    if connection.dialect.name == "postgresql"
+                    else text("SELECT name FROM sqlite_master WHERE type = 'table'")
+                ).scalars()
+            )
+            assert {"presence_event", "stats_unit_day", "presence_cluster_day"} <= tables
+        engine.dispose()
+        with engine.connect() as connection:
+            config = make_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+            connection.commit()
+            assert connection.execute(text("SELECT seq FROM cluster_state")).scalar_one() == 7
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    finally:
+        engine.dispose()
 
 
 def test_migration_files_import_nothing_from_the_app() -> None:

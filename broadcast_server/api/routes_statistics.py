@@ -1,0 +1,48 @@
+"""/api/v1/statistics/...: figures per commune and period, and per broadcast (the report's own code)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from broadcast_server.api.deps import SessionDep
+from broadcast_server.statistics.figures import total_figures
+from broadcast_server.statistics.periods import Quarter, QuarterError
+from broadcast_server.statistics.queries import NotFound, broadcast_figures, commune_figures
+
+router = APIRouter(prefix="/statistics", tags=["statistics"])
+
+
+@router.get("/communes")
+def communes(
+    session: SessionDep,
+    start: date | None = Query(None, description="First local day (Asia/Ho_Chi_Minh)."),
+    end: date | None = Query(None, description="Day after the last one."),
+    quarter: str | None = Query(None, description="Instead of start/end, e.g. 2026Q4.", examples=["2026Q4"]),
+) -> dict:
+    """Per commune: bulletins played, broadcast seconds, clusters played, emergencies, categories."""
+    if quarter is not None:
+        try:
+            q = Quarter.parse(quarter)
+        except QuarterError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        start, end = q.start, q.end
+    if start is None or end is None or end <= start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give quarter, or start and end (end after start)")
+    rows = commune_figures(session, start, end)
+    return {
+        "start": start,
+        "end": end,
+        "communes": [r.as_dict() for r in rows],
+        "total": total_figures(rows).as_dict(),
+    }
+
+
+@router.get("/broadcasts/{broadcast_id}")
+def broadcast(broadcast_id: str, session: SessionDep) -> dict:
+    """Targeted, delivered, played, late, failed, missed, rejected, stopped, with reasons and per commune."""
+    try:
+        return broadcast_figures(session, broadcast_id).as_dict()
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
