@@ -7,12 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test system-deps venv lint clean
+.PHONY: demo test system-deps system-deps-test venv lint clean
 
 demo: system-deps $(STAMP)
 	$(VENV)/bin/bcast demo
 
-test: system-deps $(STAMP)
+test: system-deps-test $(STAMP)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
@@ -20,6 +20,9 @@ lint: $(STAMP)
 
 system-deps:
 	@scripts/system-deps.sh
+
+system-deps-test:
+	@scripts/system-deps.sh test
 
 venv: $(STAMP)
 

@@ -10,6 +10,10 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || need+=(mosquitto)
 { command -v mosquitto_sub >/dev/null 2>&1; } || need+=(mosquitto-clients)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# The tests also open the quarterly report in LibreOffice (`scripts/system-deps.sh test`).
+if [ "${1:-}" = "test" ]; then
+  command -v soffice >/dev/null 2>&1 || need+=(libreoffice-calc)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
