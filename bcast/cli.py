@@ -23,6 +23,7 @@ _SUBCOMMANDS: list[tuple[str, str, str | None]] = [
     ("broadcast_server.cli", "app", None),  # fleet import
     ("broadcast_server.server_cli", "app", None),  # server
     ("broadcast_server.report_cli", "app", None),  # report coverage
+    ("broadcast_server.schedule_cli", "app", None),  # schedule apply, export, preview
     ("speaker_agent.cli", "app", None),  # agent
     ("firmware_sim.cli", "app", "sim"),
     ("audio.cli", "tts_app", "tts"),

@@ -381,3 +381,73 @@ class StatsRollupState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     broadcasts_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # created_at seen up to here
     presence_until: date | None = Field(default=None, sa_type=Date)  # last local day in presence_cluster_day
+
+
+# --------------------------------------------------------------------------------------------- scheduling
+
+
+class Programme(SQLModel, table=True):
+    """An ordered list of items for a slot (schedule files name programmes by their id)."""
+
+    __tablename__ = "programme"
+
+    id: str = _id_column(primary_key=True)
+    title: str = Field(sa_type=String(300))
+    on_interrupt: str = Field(default="restart", sa_type=String(16))  # resume | restart | drop
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProgrammeItem(SQLModel, table=True):
+    """One item of a programme, in order; its audio comes from a bulletin (spoken text or a recording)."""
+
+    __tablename__ = "programme_item"
+    __table_args__ = (UniqueConstraint("programme_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: str = _id_column(foreign_key="programme.id", index=True)
+    position: int
+    title: str = Field(sa_type=String(300))
+    priority: str = Field(default="normal", sa_type=String(16))
+    bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
+    source: str | None = Field(default=None, sa_type=String(500))  # audio_file as the schedule file named it
+
+
+class TargetGroup(SQLModel, table=True):
+    """A named set of units and clusters that slots can target (e.g. the coastal communes)."""
+
+    __tablename__ = "target_group"
+
+    name: str = _id_column(primary_key=True)
+    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Slot(SQLModel, table=True):
+    """When a programme airs: from a local date and time, recurring by an RFC 5545 rule or once."""
+
+    __tablename__ = "slot"
+
+    id: str = _id_column(primary_key=True)
+    programme_id: str = _id_column(foreign_key="programme.id", index=True)
+    start_date: str = Field(sa_type=String(10))  # local date, YYYY-MM-DD
+    start_time: str = Field(sa_type=String(5))  # local time, HH:MM (Asia/Ho_Chi_Minh)
+    rule: str | None = Field(default=None, sa_type=String(500))
+    until: str | None = Field(default=None, sa_type=String(10))
+    layer: str = Field(default="background", sa_type=String(16))
+    # {"units": ["Quảng Ngãi/Bình Sơn", ...], "clusters": [...], "groups": [...]} as the file wrote it
+    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ClusterSchedule(SQLModel, table=True):
+    """The schedule window last sent to a cluster, so a push sends only what changed."""
+
+    __tablename__ = "cluster_schedule"
+
+    cluster_id: str = _id_column(primary_key=True, foreign_key="cluster.id")
+    version: int = Field(sa_type=BigInteger)
+    digest: str = Field(sa_type=String(64))
+    window_end: datetime = Field(sa_type=UTCDateTime)
+    pushed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

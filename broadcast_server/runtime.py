@@ -1,16 +1,19 @@
-"""The running server's moving parts (database engine, MQTT bus, ingest worker), started and stopped together."""
+"""The running server's moving parts (database, MQTT bus, ingest, schedule pusher), started and stopped together."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from broadcast_server.db.engine import make_engine
 from broadcast_server.messaging.mqtt_bus import MqttBus
+from broadcast_server.scheduling.push import SchedulePusher
 from broadcast_server.services.ingest import IngestWorker
 from broadcast_server.settings import Settings
+from speaker_agent.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,10 @@ class Runtime:
     engine: Engine
     bus: MqttBus | None = None
     ingest: IngestWorker | None = None
+    pusher: SchedulePusher | None = None
+    # What time it is for dispatch and schedules: the system clock, or the demo's accelerated one.
+    clock: Clock = field(default_factory=SystemClock)
+    push_poll_s: float = 1.0
     started: bool = field(default=False)
 
     @classmethod
@@ -45,9 +52,20 @@ class Runtime:
             self.ingest = IngestWorker(self.engine, self.bus.events, health=health)
             self.ingest.start()
             self.bus.start()
+            self.pusher = SchedulePusher(
+                self.engine,
+                self.bus,
+                s.public_url,
+                self.clock.now,
+                interval=timedelta(seconds=s.schedule_push_interval_s),
+                poll_s=self.push_poll_s,
+            )
+            self.pusher.start()
         self.started = True
 
     def stop(self) -> None:
+        if self.pusher is not None:
+            self.pusher.stop()
         if self.bus is not None:
             self.bus.stop()
         if self.ingest is not None:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Base URL the agents use to download audio files.
     public_url: str = "http://127.0.0.1:8000"
     command_ttl_s: int = 600
+    # How often each cluster's 48-hour schedule window is checked and re-sent when it changed or runs short.
+    schedule_push_interval_s: int = 3600
     heartbeat_interval_s: int = 60
     tts_voice: str = "vi"
     target_lufs: float = -16.0

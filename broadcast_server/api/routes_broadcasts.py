@@ -47,6 +47,7 @@ def create(
             body.bulletin_id,
             Target(tuple(body.target.unit_ids), tuple(body.target.cluster_ids)),
             ttl_s=body.ttl_s or runtime.settings.command_ttl_s,
+            now=runtime.clock.now(),
         )
     except (DispatchError, UnknownTarget) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -1,0 +1,202 @@
+"""`bcast schedule ...`: schedule files in and out, and previews of what a cluster will play."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+app = typer.Typer()
+schedule_app = typer.Typer(help="Lịch phát: áp dụng tệp lịch, xuất lịch, xem trước.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+
+EXIT_BAD_FILE = 2
+EXIT_CONFLICTS = 3
+
+
+@schedule_app.command("apply")
+def apply_command(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Tệp lịch YAML (một hoặc nhiều)."),
+    yes: bool = typer.Option(False, "--yes", help="Vẫn áp dụng khi có chương trình chồng giờ (theo quy tắc in ra)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Chỉ kiểm tra, không lưu gì."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Cơ sở dữ liệu (mặc định: BCAST_DATABASE_URL)."
+    ),
+) -> None:
+    """Áp dụng tệp lịch: kiểm tra toàn bộ, báo chương trình chồng giờ trước khi lưu; áp dụng lại không đổi gì."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.scheduling.apply import apply_schedule
+    from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
+    from broadcast_server.settings import get_settings
+
+    out, err = Console(), Console(stderr=True)
+    settings = get_settings(database_url=database_url)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        for file in files:
+            try:
+                spec = parse_schedule_yaml(file.read_text(encoding="utf-8"))
+                with session_scope(engine) as session, err.status(f"Đang tạo âm thanh cho {file.name}…") as status:
+                    result = apply_schedule(
+                        session,
+                        spec,
+                        audio_dir=settings.audio_dir,
+                        base_dir=file.parent,
+                        public_url=settings.public_url,
+                        voice=settings.tts_voice,
+                        target_lufs=settings.target_lufs,
+                        accept_conflicts=yes,
+                        dry_run=dry_run,
+                        progress=lambda what: status.update(f"Đang tạo âm thanh: {escape(what)}"),
+                    )
+            except (ScheduleFileError, UnicodeDecodeError) as exc:
+                problems = getattr(exc, "problems", [str(exc)])
+                err.print(f"[bold red]Tệp {escape(file.name)} có {len(problems)} lỗi, chưa áp dụng gì:[/]")
+                for problem in problems:
+                    err.print(f"  {escape(problem)}")
+                raise typer.Exit(EXIT_BAD_FILE) from None
+            for c in result.conflicts:
+                when = c.first_at.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
+                err.print(
+                    f"[yellow]Chồng giờ:[/] {c.first_slot} và {c.second_slot} trên {c.clusters} cụm loa "
+                    f"(lần đầu {when}, chồng {c.overlap_s:.0f} giây). Quy tắc: {escape(_rule_vi(c.rule))}."
+                )
+            if not result.applied:
+                if dry_run:
+                    out.print(f"{file.name}: hợp lệ (chạy thử, chưa lưu).")
+                    continue
+                err.print(
+                    "[bold red]Chưa áp dụng:[/] có chương trình chồng giờ. Thêm --yes để áp dụng theo quy tắc trên."
+                )
+                raise typer.Exit(EXIT_CONFLICTS)
+            out.print(f"{file.name}: thêm {result.created}, sửa {result.updated}, giữ nguyên {result.unchanged}.")
+    finally:
+        engine.dispose()
+
+
+_RULES_VI = {
+    "insert goes in at the next item boundary of the background programme, which then resumes": (
+        "mục chèn phát khi mục đang phát của chương trình nền kết thúc, rồi chương trình nền phát tiếp"
+    ),
+    "background programme starts after the insert ends": "chương trình nền bắt đầu sau khi mục chèn kết thúc",
+    "the later entry is queued and starts when the earlier one ends": (
+        "chương trình sau xếp hàng, phát khi chương trình trước kết thúc"
+    ),
+}
+
+
+def _rule_vi(rule: str) -> str:
+    """The planner's rule (English, shared with the API) in Vietnamese for the person at the console."""
+    return _RULES_VI.get(rule, rule)
+
+
+@schedule_app.command("export")
+def export_command(
+    output: Path | None = typer.Option(None, "-o", "--output", help="Ghi ra tệp (mặc định: in ra màn hình)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Cơ sở dữ liệu (mặc định: BCAST_DATABASE_URL)."
+    ),
+) -> None:
+    """Xuất toàn bộ lịch phát ra tệp YAML (để lưu trong hệ thống quản lý phiên bản)."""
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.scheduling.export import export_schedule
+    from broadcast_server.settings import get_settings
+
+    settings = get_settings(database_url=database_url)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            text = export_schedule(session)
+    finally:
+        engine.dispose()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@schedule_app.command("preview")
+def preview_command(
+    cluster: list[str] = typer.Option([], "--cluster", help="Mã cụm loa (có thể nhắc lại)."),
+    unit: str | None = typer.Option(None, "--unit", help="Địa bàn, ví dụ 'Quảng Ngãi/Bình Sơn/Xã Bình Hải'."),
+    start: str = typer.Option(..., "--from", help="Từ lúc (giờ Việt Nam), ví dụ 2026-11-23T05:00."),
+    end: str = typer.Option(..., "--to", help="Đến lúc (giờ Việt Nam)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Cơ sở dữ liệu (mặc định: BCAST_DATABASE_URL)."
+    ),
+) -> None:
+    """Xem trước một cụm loa (hoặc một xã) sẽ phát gì trong khoảng thời gian, theo đúng mã agent dùng để phát."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.domain.targeting import descendants
+    from broadcast_server.scheduling.preview import preview
+    from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.targets import unit_paths
+    from broadcast_server.services.tree_query import load_cluster_units, load_units
+    from broadcast_server.settings import get_settings
+
+    err = Console(stderr=True)
+    try:
+        a = datetime.fromisoformat(start).replace(tzinfo=LOCAL_TZ)
+        b = datetime.fromisoformat(end).replace(tzinfo=LOCAL_TZ)
+    except ValueError:
+        err.print("[bold red]Thời gian không hợp lệ;[/] dùng dạng 2026-11-23T05:00 (giờ Việt Nam).")
+        raise typer.Exit(2) from None
+    if b <= a:
+        err.print("[bold red]--to phải sau --from.[/]")
+        raise typer.Exit(2)
+    settings = get_settings(database_url=database_url)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            cluster_units = load_cluster_units(session)
+            ids = list(cluster)
+            if unit:
+                units = load_units(session)
+                paths = unit_paths(units)
+                if unit not in paths:
+                    err.print(f"[bold red]Không có địa bàn[/] {unit!r}")
+                    raise typer.Exit(2)
+                reached = descendants(units, [paths[unit]])
+                ids += sorted(c for c, u in cluster_units.items() if u in reached)
+            unknown = [c for c in ids if c not in cluster_units]
+            if not ids or unknown:
+                err.print(f"[bold red]Cần --cluster hoặc --unit hợp lệ.[/] Không có: {', '.join(unknown)}")
+                raise typer.Exit(2)
+            result = preview(session, settings.public_url, ids, a, b)
+    finally:
+        engine.dispose()
+    timelines: dict[tuple, list[str]] = {}
+    for cluster_id, plays in result.items():
+        timelines.setdefault(tuple((p.entry_id, p.item_index, p.start) for p in plays), []).append(cluster_id)
+    console = Console()
+    for clusters in timelines.values():
+        plays = result[clusters[0]]
+        table = Table(title=f"{len(clusters)} cụm loa: {', '.join(clusters[:5])}{'…' if len(clusters) > 5 else ''}")
+        for column in ("Bắt đầu", "Kết thúc", "Chương trình", "Mục", "Trễ so với lịch"):
+            table.add_column(column)
+        for p in plays:
+            table.add_row(
+                p.start.astimezone(LOCAL_TZ).strftime("%d/%m %H:%M:%S"),
+                p.end.astimezone(LOCAL_TZ).strftime("%H:%M:%S"),
+                p.entry_id.split("@")[0],
+                p.title,
+                f"{p.delay_s:.0f} giây" if p.delay_s >= 1 else "",
+            )
+        console.print(table)

@@ -1,0 +1,330 @@
+"""Apply a schedule file: render its audio, check targets and conflicts, then store it idempotently.
+
+Nothing is stored when a target is unknown, an audio file is bad, or conflicts were found and not
+accepted: the caller shows the conflicts, with the rule the planner will apply, before saving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from broadcast_server.db.types import utcnow
+from broadcast_server.models import (
+    AudioAsset,
+    Bulletin,
+    BulletinKind,
+    BulletinStatus,
+    Programme,
+    ProgrammeItem,
+    Slot,
+    TargetGroup,
+)
+from broadcast_server.scheduling.catalog import audio_url, load_resolved_slots
+from broadcast_server.scheduling.schedule_file import ItemSpec, ScheduleFileError, ScheduleSpec
+from broadcast_server.scheduling.targets import resolve, unit_paths
+from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
+from broadcast_server.services.bulletins import store_asset
+from broadcast_server.services.tree_query import load_cluster_units, load_units
+from speaker_agent.playout import AudioRef, Item, find_conflicts
+
+CONFLICT_HORIZON = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class ConflictNotice:
+    """Two slots that overlap on some clusters, when first, and what the planner does about it."""
+
+    first_slot: str
+    second_slot: str
+    rule: str
+    clusters: int
+    first_at: datetime
+    overlap_s: float
+
+
+@dataclass
+class ApplyResult:
+    applied: bool
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: list[ConflictNotice] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    spec: ItemSpec
+    asset: AudioAsset
+
+
+def apply_schedule(
+    session: Session,
+    spec: ScheduleSpec,
+    *,
+    audio_dir: Path,
+    base_dir: Path,
+    public_url: str,
+    now: datetime | None = None,
+    voice: str = "vi",
+    target_lufs: float = -16.0,
+    accept_conflicts: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ApplyResult:
+    """Check, then (unless dry_run, or conflicts not accepted) store the file's schedule."""
+    now = now or utcnow()
+    units = load_units(session)
+    paths = unit_paths(units)
+    cluster_units = load_cluster_units(session)
+    problems: list[str] = []
+    clusters_of = {
+        slot.id: resolve(
+            slot.target,
+            f"slots[{i}].target",
+            units=units,
+            paths=paths,
+            cluster_units=cluster_units,
+            groups=spec.groups,
+            problems=problems,
+        )
+        for i, slot in enumerate(spec.slots)
+    }
+    for name, group in spec.groups.items():
+        resolve(
+            group, f"groups.{name}", units=units, paths=paths, cluster_units=cluster_units, groups={}, problems=problems
+        )
+    if problems:
+        raise ScheduleFileError(sorted(set(problems)))
+    rendered = _render_items(
+        session, spec, audio_dir=audio_dir, base_dir=base_dir, voice=voice, target_lufs=target_lufs, progress=progress
+    )
+
+    conflicts = _conflicts(session, spec, rendered, clusters_of, public_url, now)
+    if dry_run or (conflicts and not accept_conflicts):
+        session.rollback()  # audio files stay in the content-addressed store; no row is kept
+        return ApplyResult(applied=False, conflicts=conflicts)
+    result = ApplyResult(applied=True, conflicts=conflicts)
+    _store(session, spec, rendered, result, now)
+    return result
+
+
+def _render_items(
+    session: Session,
+    spec: ScheduleSpec,
+    *,
+    audio_dir: Path,
+    base_dir: Path,
+    voice: str,
+    target_lufs: float,
+    progress: Callable[[str], None] | None,
+) -> dict[str, list[_Rendered]]:
+    from audio.errors import AudioError
+    from audio.render import render
+    from audio.speech import text_to_broadcast_audio
+    from audio.tts.engine import TtsError
+
+    out: dict[str, list[_Rendered]] = {}
+    problems = []
+    for i, programme in enumerate(spec.programmes):
+        for j, item in enumerate(programme.items):
+            where = f"programmes[{i}].items[{j}]"
+            if progress:
+                progress(f"{programme.id}: {item.title}")
+            try:
+                if item.text is not None:
+                    result = text_to_broadcast_audio(item.text, audio_dir, voice=voice, target_lufs=target_lufs)
+                else:
+                    source = (base_dir / item.audio_file).resolve()  # type: ignore[operator]
+                    audio_dir.mkdir(parents=True, exist_ok=True)
+                    staging = audio_dir / f".schedule-{programme.id}-{j}.mp3"
+                    result = render(source, staging, target_lufs=target_lufs)
+                    final = audio_dir / f"{result.sha256}.mp3"
+                    staging.replace(final)
+                    result = dataclasses.replace(result, path=final)
+            except (AudioError, TtsError, OSError) as exc:
+                problems.append(f"{where}: không tạo được âm thanh: {exc}")
+                continue
+            asset = store_asset(
+                session,
+                audio_dir,
+                result.path,
+                size_bytes=result.size_bytes,
+                duration_s=result.duration_s,
+                loudness_lufs=result.integrated_lufs,
+                true_peak_dbtp=result.true_peak_dbtp,
+                sha256=result.sha256,
+                fmt=result.format,
+            )
+            out.setdefault(programme.id, []).append(_Rendered(item, asset))
+    if problems:
+        session.rollback()
+        raise ScheduleFileError(problems)
+    return out
+
+
+def _conflicts(
+    session: Session,
+    spec: ScheduleSpec,
+    rendered: dict[str, list[_Rendered]],
+    clusters_of: dict[str, frozenset[str]],
+    public_url: str,
+    now: datetime,
+) -> list[ConflictNotice]:
+    programmes = {p.id: p for p in spec.programmes}
+    file_ids = {s.id for s in spec.slots}
+    slots = [s for s in load_resolved_slots(session, public_url) if s.id not in file_ids]
+    for slot in spec.slots:
+        programme = programmes[slot.programme]
+        items = tuple(
+            Item(
+                r.spec.title,
+                AudioRef(audio_url(public_url, r.asset.id), r.asset.id, r.asset.size_bytes, r.asset.duration_s),
+                r.spec.priority,
+            )
+            for r in rendered.get(slot.programme, [])
+        )
+        slots.append(
+            ResolvedSlot(
+                slot.id,
+                programme.title,
+                slot.start_date,
+                slot.start_time,
+                slot.rule,
+                slot.until,
+                slot.layer,
+                programme.on_interrupt,
+                items,
+                clusters_of[slot.id],
+            )
+        )
+    earliest = min((datetime.combine(s.start_date, s.start_time) for s in spec.slots), default=None)
+    start = now
+    if earliest is not None:
+        from broadcast_server.scheduling.recurrence import LOCAL_TZ
+
+        start = max(now, earliest.replace(tzinfo=LOCAL_TZ))
+    found: dict[tuple[str, str, str], ConflictNotice] = {}
+    counts: dict[tuple[str, str, str], set[str]] = {}
+    entries = entries_by_cluster(slots, start, start + CONFLICT_HORIZON)
+    for cluster_id, cluster_entries in entries.items():
+        starts = {e.id: e.start_at for e in cluster_entries}
+        for conflict in find_conflicts(cluster_entries):
+            key = (conflict.first.split("@")[0], conflict.second.split("@")[0], conflict.rule)
+            counts.setdefault(key, set()).add(cluster_id)
+            first_at = starts[conflict.second]
+            if key not in found or first_at < found[key].first_at:
+                found[key] = ConflictNotice(key[0], key[1], key[2], 0, first_at, conflict.overlap_s)
+    return [
+        ConflictNotice(n.first_slot, n.second_slot, n.rule, len(counts[k]), n.first_at, n.overlap_s)
+        for k, n in sorted(found.items(), key=lambda kv: kv[1].first_at)
+    ]
+
+
+def _store(
+    session: Session, spec: ScheduleSpec, rendered: dict[str, list[_Rendered]], result: ApplyResult, now: datetime
+) -> None:
+    def count(changed: bool, created: bool) -> None:
+        if created:
+            result.created += 1
+        elif changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+    for programme in spec.programmes:
+        row = session.get(Programme, programme.id)
+        created = row is None
+        if row is None:
+            row = Programme(
+                id=programme.id,
+                title=programme.title,
+                on_interrupt=programme.on_interrupt,
+                created_at=now,
+                updated_at=now,
+            )
+        changed = (row.title, row.on_interrupt) != (programme.title, programme.on_interrupt)
+        row.title, row.on_interrupt = programme.title, programme.on_interrupt
+        session.add(row)
+        session.flush()
+        existing = {
+            i.position: i for i in session.exec(select(ProgrammeItem).where(ProgrammeItem.programme_id == programme.id))
+        }
+        for position, item in enumerate(rendered.get(programme.id, [])):
+            current = existing.pop(position, None)
+            bulletin = session.get(Bulletin, current.bulletin_id) if current else None
+            same = (
+                current is not None
+                and bulletin is not None
+                and bulletin.audio_asset_id == item.asset.id
+                and (current.title, current.priority, bulletin.category, current.source)
+                == (item.spec.title, item.spec.priority, item.spec.category, item.spec.audio_file)
+            )
+            if same:
+                continue
+            changed = True
+            bulletin = Bulletin(
+                title=item.spec.title,
+                text=item.spec.text,
+                kind=(BulletinKind.TEXT if item.spec.text is not None else BulletinKind.AUDIO).value,
+                category=item.spec.category,
+                priority=item.spec.priority,
+                status=BulletinStatus.APPROVED.value,
+                audio_asset_id=item.asset.id,
+                created_at=now,
+            )
+            session.add(bulletin)
+            session.flush()
+            if current is None:
+                current = ProgrammeItem(
+                    programme_id=programme.id, position=position, title=item.spec.title, bulletin_id=bulletin.id
+                )
+            current.title, current.priority, current.bulletin_id = item.spec.title, item.spec.priority, bulletin.id
+            current.source = item.spec.audio_file
+            session.add(current)
+        for leftover in existing.values():
+            session.delete(leftover)
+            changed = True
+        if changed and not created:
+            row.updated_at = now
+        count(changed, created)
+
+    for name, group in spec.groups.items():
+        target = {"units": list(group.units), "clusters": list(group.clusters)}
+        row = session.get(TargetGroup, name)
+        count(row is not None and row.target != target, row is None)
+        session.merge(TargetGroup(name=name, target=target))
+
+    for slot in spec.slots:
+        values = {
+            "programme_id": slot.programme,
+            "start_date": slot.start_date.isoformat(),
+            "start_time": slot.start_time.strftime("%H:%M"),
+            "rule": slot.rule,
+            "until": slot.until.isoformat() if slot.until else None,
+            "layer": slot.layer,
+            "target": {
+                "units": list(slot.target.units),
+                "clusters": list(slot.target.clusters),
+                "groups": list(slot.target.groups),
+            },
+        }
+        row = session.get(Slot, slot.id)
+        if row is None:
+            session.add(Slot(id=slot.id, created_at=now, updated_at=now, **values))
+            count(True, True)
+            continue
+        changed = any(getattr(row, k) != v for k, v in values.items()) or row.cancelled_at is not None
+        if changed:
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.cancelled_at = None
+            row.updated_at = now
+            session.add(row)
+        count(changed, False)
+    session.flush()
