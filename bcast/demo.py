@@ -62,7 +62,7 @@ def default_fleet() -> Path:
     return Path(str(resources.files("bcast").joinpath("data/hon-quan.csv")))
 
 
-class _ServerThread:
+class ServerThread:
     """uvicorn in a thread of this process, on a free loopback port."""
 
     def __init__(self, app: Any, port: int) -> None:
@@ -158,7 +158,7 @@ async def _run(
     import_fleet(engine, rows)
 
     runtime = Runtime.from_settings(settings, engine=engine)
-    server = _ServerThread(create_app(runtime), http_port)
+    server = ServerThread(create_app(runtime), http_port)
     server.start()
     stack.callback(server.stop)
 
@@ -175,15 +175,15 @@ async def _run(
     try:
         await sim.start(connect_timeout_s=timeout_s / 2)
         async with httpx.AsyncClient(base_url=settings.public_url, timeout=60) as api:
-            bulletin = _ok(
+            bulletin = api_ok(
                 await api.post(
                     "/api/v1/bulletins",
                     json={"title": "Thông báo chuyển đổi số", "text": DEMO_TEXT, "category": "Chuyển đổi số"},
                 )
             )
-            _ok(await api.post(f"/api/v1/bulletins/{bulletin['id']}/approve"))
-            districts = _ok(await api.get("/api/v1/units", params={"level": "district"}))
-            broadcast = _ok(
+            api_ok(await api.post(f"/api/v1/bulletins/{bulletin['id']}/approve"))
+            districts = api_ok(await api.get("/api/v1/units", params={"level": "district"}))
+            broadcast = api_ok(
                 await api.post(
                     "/api/v1/broadcasts",
                     json={"bulletin_id": bulletin["id"], "target": {"unit_ids": [d["id"] for d in districts]}},
@@ -220,7 +220,7 @@ async def _wait_for_outcomes(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        coverage = _ok(await api.get(f"/api/v1/broadcasts/{broadcast_id}/coverage"))
+        coverage = api_ok(await api.get(f"/api/v1/broadcasts/{broadcast_id}/coverage"))
         states = coverage["states"]
         done = sum(n for s, n in states.items() if s not in ("queued", "sent"))
         if progress:
@@ -230,7 +230,7 @@ async def _wait_for_outcomes(
         await asyncio.sleep(0.25)
 
 
-def _ok(response: httpx.Response) -> Any:
+def api_ok(response: httpx.Response) -> Any:
     if response.is_error:
         raise DemoError(
             f"{response.request.method} {response.request.url.path}: HTTP {response.status_code} {response.text[:300]}"

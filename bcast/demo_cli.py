@@ -23,6 +23,14 @@ def demo(
         None, "--offline-fraction", min=0.0, max=1.0, help="Tỷ lệ cụm loa mất kết nối trong lúc chạy thử (0–1)."
     ),
     seed: int = typer.Option(0, "--seed", help="Hạt giống ngẫu nhiên để chọn cụm mất kết nối (lặp lại được)."),
+    schedule: Path | None = typer.Option(
+        None, "--schedule", exists=True, dir_okay=False, help="Chạy thử một tệp lịch phát thay cho một bản tin."
+    ),
+    days: int = typer.Option(7, "--days", min=1, max=62, help="Số ngày mô phỏng lịch phát (thời gian tăng tốc)."),
+    cut_commune: str | None = typer.Option(
+        None, "--cut-commune", help="Cắt mạng một xã trong 10 giờ của ngày thứ hai (phát từ lịch lưu trên máy)."
+    ),
+    no_emergency: bool = typer.Option(False, "--no-emergency", help="Không phát bản tin khẩn cấp giữa kỳ."),
 ) -> None:
     """Chạy thử toàn hệ thống trên máy này: máy chủ MQTT, máy chủ, đội cụm loa mô phỏng; phát một bản tin."""
     import json
@@ -36,6 +44,25 @@ def demo(
 
     logging.basicConfig(level=logging.ERROR)
     err = Console(stderr=True)
+    if schedule is not None:
+        from bcast.demo import default_fleet
+        from bcast.schedule_demo import Cut, run_schedule_demo
+
+        with err.status(f"Đang mô phỏng {days} ngày lịch phát (thời gian tăng tốc)…"):
+            document = run_schedule_demo(
+                fleet or default_fleet(),
+                schedule,
+                days=days,
+                offline_fraction=offline_fraction or 0.0,
+                seed=seed,
+                emergency=not no_emergency,
+                cut=Cut(cut_commune, (24 if days >= 2 else 0) + 4, 10) if cut_commune else None,
+                keep=keep,
+            )
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=None if json_output else 2))
+        if document["slots_played"] < document["slots_expected"] or document["duplicates"]:
+            raise typer.Exit(1)
+        return
     with Progress(
         TextColumn("Đang chờ báo cáo phát"),
         BarColumn(),

@@ -58,6 +58,7 @@ class Runtime:
                 s.public_url,
                 self.clock.now,
                 interval=timedelta(seconds=s.schedule_push_interval_s),
+                window=timedelta(hours=s.schedule_window_h),
                 poll_s=self.push_poll_s,
             )
             self.pusher.start()

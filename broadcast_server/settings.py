@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     command_ttl_s: int = 600
     # How often each cluster's 48-hour schedule window is checked and re-sent when it changed or runs short.
     schedule_push_interval_s: int = 3600
+    # How far ahead each cluster holds its schedule; it is re-sent when less than half is left.
+    schedule_window_h: int = 48
     heartbeat_interval_s: int = 60
     tts_voice: str = "vi"
     target_lufs: float = -16.0

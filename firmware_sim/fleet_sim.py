@@ -38,7 +38,7 @@ from firmware_sim.origin import AudioOrigin
 from firmware_sim.scenario import Dispatch, FleetMember, Scenario, Selection
 from mqtt_contract import Channel, Topics, encode
 from speaker_agent.agent import Agent
-from speaker_agent.clock import SystemClock, isoformat
+from speaker_agent.clock import Clock, SystemClock, isoformat
 from speaker_agent.config import AgentConfig
 from speaker_agent.player import PlayRecord, SimulatedPlayer
 
@@ -84,8 +84,10 @@ class FleetSimulation:
         scenario: Scenario | None = None,
         broker: Any = None,
         agent_options: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         communes = communes or {}
+        self.clock = clock  # shared by all agents (e.g. an AcceleratedClock); None: the system clock
         self.cluster_ids = list(cluster_ids)
         self.members = [FleetMember(cid, communes.get(cid, "")) for cid in self.cluster_ids]
         self.data_root = data_root
@@ -174,7 +176,7 @@ class FleetSimulation:
         """Create every agent, start the online ones, and wait until they are all connected."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        shared_clock = SystemClock()
+        shared_clock = self.clock or SystemClock()
         for member in self.members:
             cid = member.cluster_id
             clock = SystemClock(self.skew[cid]) if cid in self.skew else shared_clock

@@ -203,15 +203,15 @@ def _conflicts(
                 clusters_of[slot.id],
             )
         )
-    earliest = min((datetime.combine(s.start_date, s.start_time) for s in spec.slots), default=None)
-    start = now
-    if earliest is not None:
-        from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.recurrence import LOCAL_TZ
 
-        start = max(now, earliest.replace(tzinfo=LOCAL_TZ))
+    firsts = [datetime.combine(s.start_date, s.start_time, LOCAL_TZ) for s in spec.slots]
+    start = max(now, min(firsts)) if firsts else now
+    # Look at least two weeks past the latest first airing, so a one-off months ahead is checked too.
+    end = max(start, max(firsts, default=start)) + CONFLICT_HORIZON
     found: dict[tuple[str, str, str], ConflictNotice] = {}
     counts: dict[tuple[str, str, str], set[str]] = {}
-    entries = entries_by_cluster(slots, start, start + CONFLICT_HORIZON)
+    entries = entries_by_cluster(slots, start, end)
     for cluster_id, cluster_entries in entries.items():
         starts = {e.id: e.start_at for e in cluster_entries}
         for conflict in find_conflicts(cluster_entries):

@@ -36,7 +36,10 @@ def export_schedule(session: Session) -> str:
         programmes.append(
             {"id": programme.id, "title": programme.title, "on_interrupt": programme.on_interrupt, "items": items}
         )
-    groups = {g.name: {k: v for k, v in g.target.items() if v} for g in session.exec(select(TargetGroup))}
+    groups = {
+        g.name: {k: v for k, v in g.target.items() if v}
+        for g in session.exec(select(TargetGroup).order_by(TargetGroup.name))
+    }
     slots = []
     for slot in session.exec(select(Slot).where(Slot.cancelled_at.is_(None)).order_by(Slot.id)):  # type: ignore[union-attr]
         entry = {"id": slot.id, "programme": slot.programme_id, "from": slot.start_date, "start": slot.start_time}

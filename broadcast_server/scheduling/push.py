@@ -16,15 +16,17 @@ from sqlmodel import select
 
 from broadcast_server.db.session import session_scope
 from broadcast_server.models import Cluster, ClusterSchedule
-from broadcast_server.scheduling.catalog import cluster_entries
+from broadcast_server.scheduling.catalog import load_resolved_slots
+from broadcast_server.scheduling.windows import ResolvedSlot, slot_entries
 from broadcast_server.services.dispatch import CommandPublisher
+from mqtt_contract import Channel, InvalidMessage, validate
 from mqtt_contract.times import isoformat
 from speaker_agent.playout.store import entry_to_message
 
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=48)
-REFRESH_BEFORE_END = timedelta(hours=24)  # a window with less than this left is sent again, extended
+# A window with less than half its length left is sent again, extended.
 # A new window still holds the last hour's airings, so one that is playing (or queued behind another)
 # when the window is replaced carries on; the agent keeps its record of what it already played.
 LOOKBACK = timedelta(hours=1)
@@ -44,23 +46,45 @@ def schedule_command(version: int, entries: list[dict[str, Any]], window_end: da
 def push_schedules(
     engine: Engine, publisher: CommandPublisher, public_url: str, now: datetime, *, window: timedelta = WINDOW
 ) -> int:
-    """Publish a window to every cluster whose entries changed or whose window runs short; return how many."""
+    """Publish a window to every cluster whose schedule changed or whose window runs short; return how many.
+
+    "Changed" is judged on the slots that reach the cluster (rules, times, items, policies), not on the
+    window's contents, which slide with time: otherwise every airing entering the window would resend it.
+    """
     end = now + window
     with session_scope(engine) as session:
-        windows = cluster_entries(session, public_url, now - LOOKBACK, end)
+        slots = load_resolved_slots(session, public_url)
         cluster_ids = list(session.exec(select(Cluster.id)))
         last = {c.cluster_id: c for c in session.exec(select(ClusterSchedule))}
+    slots_of: dict[str, list[ResolvedSlot]] = {}
+    for slot in slots:
+        for cluster_id in slot.cluster_ids:
+            slots_of.setdefault(cluster_id, []).append(slot)
+    entries_of_slot: dict[str, list[dict[str, Any]]] = {}
     commands: list[tuple[str, dict]] = []
     updates: dict[str, tuple[int, str]] = {}
     base_version = int(now.timestamp() * 1000)
     for cluster_id in cluster_ids:
-        entries = [entry_to_message(e) for e in windows.get(cluster_id, [])]
-        digest = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+        mine = slots_of.get(cluster_id, [])
+        digest = _slots_digest(mine)
         previous = last.get(cluster_id)
-        if previous is not None and previous.digest == digest and previous.window_end - now > REFRESH_BEFORE_END:
+        if previous is not None and previous.digest == digest and previous.window_end - now > window / 2:
             continue
-        version = max(base_version, (previous.version + 1) if previous else 1)
-        commands.append((cluster_id, schedule_command(version, entries, end, now)))
+        entries = []
+        for slot in mine:
+            if slot.id not in entries_of_slot:
+                entries_of_slot[slot.id] = [entry_to_message(e) for e in slot_entries(slot, now - LOOKBACK, end)]
+            entries.extend(entries_of_slot[slot.id])
+        entries.sort(key=lambda e: (e["start_at"], e["id"]))
+        command = schedule_command(
+            version := max(base_version, (previous.version + 1) if previous else 1), entries, end, now
+        )
+        try:
+            validate(Channel.COMMAND, command)
+        except InvalidMessage as exc:  # one bad window must not stop the others
+            log.error("schedule window for %s not sent: %s", cluster_id, exc)
+            continue
+        commands.append((cluster_id, command))
         updates[cluster_id] = (version, digest)
     if not commands:
         return 0
@@ -81,6 +105,24 @@ def push_schedules(
     return len(sent)
 
 
+def _slots_digest(slots: list[ResolvedSlot]) -> str:
+    """A fingerprint of what a cluster's schedule is made of."""
+    described = sorted(
+        (
+            s.id,
+            s.start_date.isoformat(),
+            s.start_time.isoformat(),
+            s.rule,
+            s.until.isoformat() if s.until else None,
+            s.layer,
+            s.on_interrupt,
+            [(i.title, i.priority, i.audio.sha256, i.audio.url) for i in s.items],
+        )
+        for s in slots
+    )
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()
+
+
 class SchedulePusher:
     """A thread that pushes windows when poked (a schedule changed) and every `interval` of clock time."""
 
@@ -92,10 +134,12 @@ class SchedulePusher:
         now: Callable[[], datetime],
         *,
         interval: timedelta = timedelta(hours=1),
+        window: timedelta = WINDOW,
         poll_s: float = 1.0,
     ) -> None:
         self.engine, self.publisher, self.public_url, self.now = engine, publisher, public_url, now
         self.interval = interval
+        self.window = window
         self.poll_s = poll_s
         self.pushes = 0
         self._poke = threading.Event()
@@ -120,7 +164,7 @@ class SchedulePusher:
             if self._poke.is_set() or next_at is None or now >= next_at:
                 self._poke.clear()
                 try:
-                    self.pushes += push_schedules(self.engine, self.publisher, self.public_url, now)
+                    self.pushes += push_schedules(self.engine, self.publisher, self.public_url, now, window=self.window)
                 except Exception:  # keep pushing later; a broken push must not stop the server
                     log.exception("schedule push failed")
                 next_at = now + self.interval

@@ -29,6 +29,9 @@ def check_rule(rule: str) -> None:
         raise InvalidRule("give only the RRULE body, e.g. FREQ=DAILY or FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR")
     if "FREQ=" not in text.upper():
         raise InvalidRule(f"rule {rule!r} has no FREQ")
+    for part in text.upper().split(";"):
+        if part.startswith("INTERVAL=") and not (part[9:].isdigit() and int(part[9:]) >= 1):
+            raise InvalidRule(f"INTERVAL must be a positive whole number in {rule!r}")
     if any(part in text.upper() for part in ("FREQ=SECONDLY", "FREQ=MINUTELY")):
         raise InvalidRule("rules more frequent than hourly are not allowed for broadcasts")
     try:

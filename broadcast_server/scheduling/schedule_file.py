@@ -18,6 +18,8 @@ from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
 
 SCHEDULE_FILE_VERSION = 1
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# A slot id goes into every airing's id ('<slot id>@<UTC start>'), which the contract caps at 59 characters.
+SLOT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 TIME_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 PRIORITIES = ("normal", "priority")
 LAYERS = ("background", "insert")
@@ -143,10 +145,11 @@ def _unique(ids: list[str], where: str, problems: list[str]) -> None:
         seen.add(value)
 
 
-def _id(raw: dict, where: str, problems: list[str]) -> str:
+def _id(raw: dict, where: str, problems: list[str], pattern: re.Pattern[str] = ID_PATTERN) -> str:
     value = raw.get("id")
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
-        problems.append(f"{where}.id: cần mã gồm chữ thường không dấu, số và '-' (tối đa 64 ký tự)")
+    if not isinstance(value, str) or not pattern.match(value):
+        limit = 40 if pattern is SLOT_ID_PATTERN else 64
+        problems.append(f"{where}.id: cần mã gồm chữ thường không dấu, số và '-' (tối đa {limit} ký tự)")
         return ""
     return value
 
@@ -258,7 +261,7 @@ def _slot(raw: Any, where: str, problems: list[str]) -> SlotSpec:
                 if "UNTIL=" in rule.upper() or "COUNT=" in rule.upper():
                     problems.append(f"{where}: dùng until hoặc UNTIL/COUNT trong rule, không dùng cả hai")
     return SlotSpec(
-        id=_id(raw, where, problems),
+        id=_id(raw, where, problems, SLOT_ID_PATTERN),
         programme=_text(raw, "programme", where, problems, required=True, limit=64) or "",
         start_date=start_date,
         start_time=start_time,

@@ -1,0 +1,348 @@
+"""A simulated week (or month) of schedule on a fleet, at accelerated time, checked against the preview.
+
+The server and every agent share one AcceleratedClock. The server applies the schedule file and pushes
+48-hour windows; agents play from their stored windows; the playback log the server stores is then
+compared with the preview computed by the same planner. An emergency at a random moment of a programme
+measures how fast every online cluster cuts in, and an optional commune cut shows playing from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import statistics
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bcast.broker import LocalBroker, free_port
+from bcast.demo import DemoError, ServerThread, api_ok
+
+SLOW_SPEED = 20.0  # while programmes air: 20 virtual seconds per real second
+FAST_SPEED = 50_000.0  # between programmes
+AIRING_MARGIN = timedelta(minutes=3)  # run slowly from a little before an airing to a little after
+MAX_LATE_WALL_S = 0.25  # lateness below a quarter of a real second is event-loop jitter, not lateness
+
+
+@dataclass(frozen=True)
+class Cut:
+    commune: str
+    from_hour: float  # virtual hours after the first midnight
+    hours: float
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run_schedule_demo(
+    fleet: Path,
+    schedule: Path,
+    *,
+    days: int = 7,
+    offline_fraction: float = 0.0,
+    seed: int = 0,
+    emergency: bool = True,
+    cut: Cut | None = None,
+    keep: Path | None = None,
+) -> dict[str, Any]:
+    """Run `days` of `schedule` on `fleet`; return the demo's JSON document."""
+    with contextlib.ExitStack() as stack:
+        workdir = Path(keep) if keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bcast-week-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        broker = stack.enter_context(LocalBroker())
+        return asyncio.run(
+            _run(
+                fleet,
+                schedule,
+                workdir,
+                broker,
+                stack,
+                days,
+                offline_fraction,
+                seed,
+                emergency,
+                cut,
+            )
+        )
+
+
+async def _run(
+    fleet: Path,
+    schedule_file: Path,
+    workdir: Path,
+    broker: LocalBroker,
+    stack: contextlib.ExitStack,
+    days: int,
+    offline_fraction: float,
+    seed: int,
+    emergency: bool,
+    cut: Cut | None,
+) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from broadcast_server.api.app import create_app
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet
+    from broadcast_server.models import PlaybackReport
+    from broadcast_server.runtime import Runtime
+    from broadcast_server.scheduling.apply import apply_schedule
+    from broadcast_server.scheduling.catalog import cluster_entries
+    from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.schedule_file import parse_schedule_yaml
+    from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin
+    from broadcast_server.services.fleet_import import import_fleet
+    from broadcast_server.settings import get_settings
+    from firmware_sim.fleet_sim import FleetSimulation
+    from firmware_sim.scenario import pick_offline
+    from firmware_sim.warp_clock import WarpClock
+    from speaker_agent.playout import plan
+
+    rng = random.Random(seed)
+    http_port = free_port()
+    settings = get_settings(
+        database_url=f"sqlite:///{workdir / 'bcast.sqlite3'}",
+        audio_dir=workdir / "audio",
+        mqtt_host=broker.host,
+        mqtt_port=broker.port,
+        public_url=f"http://127.0.0.1:{http_port}",
+        schedule_push_interval_s=6 * 3600,
+        # The whole period in one window: between airings a virtual day passes in under two real seconds,
+        # too fast to re-send windows to every agent each day.
+        schedule_window_h=(days + 2) * 24,
+    )
+    rows = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True).rows
+    communes = {r.cluster_id: r.commune or r.district for r in rows}
+    offline = pick_offline([r.cluster_id for r in rows], offline_fraction, seed)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    stack.callback(engine.dispose)
+    import_fleet(engine, rows)
+    spec = parse_schedule_yaml(schedule_file.read_text(encoding="utf-8"))
+    first_day = min(s.start_date for s in spec.slots)
+    midnight = datetime.combine(first_day, datetime.min.time(), LOCAL_TZ)
+    period_end = midnight + timedelta(days=days)
+    with session_scope(engine) as session:
+        apply_schedule(
+            session,
+            spec,
+            audio_dir=settings.audio_dir,
+            base_dir=schedule_file.parent,
+            public_url=settings.public_url,
+            now=midnight,
+            accept_conflicts=True,
+        )
+        alert = create_text_bulletin(
+            session,
+            settings.audio_dir,
+            title="Cảnh báo khẩn cấp",
+            priority="emergency",
+            text="Thông báo khẩn cấp: bão số 5 đang vào bờ, bà con vùng ven biển khẩn trương sơ tán.",
+        )
+        approve_bulletin(session, alert.id)
+        alert_id = alert.id
+
+    online = sorted(c for c in communes if c not in offline)
+    with session_scope(engine) as session:
+        entries = cluster_entries(session, settings.public_url, midnight, period_end)
+    preview = {c: plan(entries.get(c, []), start=midnight, end=period_end + timedelta(hours=1)) for c in online}
+    airings = {(p.due, p.end) for plays in preview.values() for p in plays}
+    marks = []
+    if cut is not None:  # the cut and the restore happen on time only if time runs slowly around them
+        marks = [midnight + timedelta(hours=h) for h in (cut.from_hour, cut.from_hour + cut.hours)]
+    clock = WarpClock(
+        midnight - timedelta(hours=2),
+        [(a - AIRING_MARGIN, b + AIRING_MARGIN) for a, b in airings]
+        + [(m - AIRING_MARGIN, m + AIRING_MARGIN) for m in marks],
+        slow=SLOW_SPEED,
+        fast=FAST_SPEED,
+    )
+    runtime = Runtime.from_settings(settings, engine=engine)
+    runtime.clock = clock
+    runtime.push_poll_s = 0.02
+    sim = FleetSimulation(
+        [r.cluster_id for r in rows],
+        data_root=workdir / "agents",
+        mqtt_host=broker.host,
+        mqtt_port=broker.port,
+        topic_root=settings.topic_root,
+        offline=offline,
+        seed=seed,
+        communes=communes,
+        clock=clock,
+        heartbeat_interval_s=30.0,
+    )
+    await sim.start(connect_timeout_s=60)  # agents first: the broker keeps their sessions for the pushes
+    server = ServerThread(create_app(runtime), http_port)
+    server.start()
+    stack.callback(server.stop)
+    # Time starts once every online agent holds its window and the window's audio: on a device the
+    # window arrives a day or two ahead, here the first airing is minutes of real time away.
+    agents = [c.agent for c in sim.clusters.values() if c.online]
+    for _ in range(3000):
+        if all(
+            a.schedule.version > 0 and all(a.cache.has(i.audio.sha256) for e in a.schedule.entries for i in e.items)
+            for a in agents
+        ):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise DemoError("the first schedule windows and their audio did not reach every agent in time")
+    clock.restart()
+
+    async def sleep_until(moment: datetime) -> None:
+        delay = (moment - clock.now()).total_seconds()
+        if delay > 0:
+            await clock.sleep(delay)
+
+    emergency_info: dict[str, Any] = {}
+    restored_at: list[datetime] = []
+    cut_window: list[datetime] = []
+    tasks = []
+    if cut is not None:
+        cut_ids = [c for c in online if communes[c] == cut.commune]
+        if not cut_ids:
+            raise DemoError(f"no online cluster in commune {cut.commune!r}")
+
+        async def cut_and_restore() -> None:
+            await sleep_until(midnight + timedelta(hours=cut.from_hour))
+            await sim.cut(cut_ids, "network")
+            cut_window.append(clock.now())  # when it really happened: the loop may wake a little late
+            await sleep_until(midnight + timedelta(hours=cut.from_hour + cut.hours))
+            cut_window.append(clock.now())
+            restored_at.append(datetime.now(UTC))  # reports carry the server's real receive time
+            await sim.restore(cut_ids)
+
+        tasks.append(asyncio.ensure_future(cut_and_restore()))
+    if emergency:
+        # A random moment inside a random airing of the middle of the period, so something is playing.
+        middle = sorted(
+            (a, b)
+            for a, b in airings
+            if midnight + timedelta(days=days * 0.3) < a < midnight + timedelta(days=days * 0.7)
+        ) or sorted(airings)
+        if middle:
+            a, b = rng.choice(middle)
+            moment = a + timedelta(seconds=rng.uniform(0.2, 0.8) * (b - a).total_seconds())
+        else:
+            moment = midnight + timedelta(days=days / 2)
+
+        async def fire() -> None:
+            await sleep_until(moment)
+            async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as api:
+                districts = api_ok(await api.get("/api/v1/units", params={"level": "district"}))
+                sent_virtual = clock.now()
+                broadcast = api_ok(
+                    await api.post(
+                        "/api/v1/broadcasts",
+                        json={
+                            "bulletin_id": alert_id,
+                            "target": {"unit_ids": [d["id"] for d in districts]},
+                            "ttl_s": 86400,
+                        },
+                    )
+                )
+            emergency_info.update(broadcast_id=broadcast["id"], sent_virtual=sent_virtual)
+
+        tasks.append(asyncio.ensure_future(fire()))
+
+    await sleep_until(period_end + timedelta(minutes=30))
+    for task in tasks:  # anything not done by the end of the period is abandoned, not waited for
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for _ in range(100):  # let the last reports reach the server (bounded: five real seconds)
+        if all(len(c.agent.outbox) == 0 for c in sim.clusters.values() if c.online):
+            break
+        await asyncio.sleep(0.05)
+    if runtime.ingest is not None:
+        runtime.ingest.wait_idle(10)
+    truth = sim.ground_truth()
+    await sim.stop()
+    if runtime.ingest is not None:
+        runtime.ingest.wait_idle(10)
+
+    with session_scope(engine) as session:
+        reports = session.exec(select(PlaybackReport).where(PlaybackReport.command_id.like("%#%"))).all()  # type: ignore[attr-defined]
+    played = [r for r in reports if r.status == "played"]
+    by_key = Counter((r.cluster_id, r.command_id) for r in played)
+    dropped = {(r.cluster_id, r.command_id) for r in reports if r.status == "stopped" and "drop" in (r.reason or "")}
+    tolerance = MAX_LATE_WALL_S * SLOW_SPEED
+    sequence: dict[str, list[str]] = defaultdict(list)
+    for r in sorted(played, key=lambda r: (r.cluster_id, r.started_at)):
+        sequence[r.cluster_id].append(r.command_id)
+    slots_expected = slots_played = mismatches = 0
+    for cluster_id in online:
+        expected = [
+            f"{p.entry_id}#{p.item_index}"
+            for p in preview[cluster_id]
+            if (cluster_id, f"{p.entry_id}#{p.item_index}") not in dropped
+        ]
+        airings: dict[str, list[str]] = defaultdict(list)
+        for key in expected:
+            airings[key.split("#")[0]].append(key)
+        slots_expected += len(airings)
+        slots_played += sum(1 for keys in airings.values() if all(by_key[(cluster_id, k)] for k in keys))
+        mismatches += list(dict.fromkeys(sequence[cluster_id])) != expected
+    document: dict[str, Any] = {
+        "clusters": len(rows),
+        "online": len(online),
+        "days": days,
+        "speed": {"airing": SLOW_SPEED, "between": FAST_SPEED},
+        "wall_seconds": round(clock.total_wall(period_end), 1),
+        "slots_expected": slots_expected,
+        "slots_played": slots_played,
+        "duplicates": sum(n - 1 for n in by_key.values() if n > 1),
+        "late": sum(1 for r in played if (r.late_s or 0) > tolerance),
+        "late_tolerance_s": round(tolerance, 1),
+        "preview_mismatches": mismatches,
+    }
+    if emergency_info:
+        sent = emergency_info["sent_virtual"]
+        # Clusters cut off when the alert went out get it when they are back: counted apart, not as latency.
+        unreachable = set()
+        if cut is not None and len(cut_window) == 2 and cut_window[0] <= sent < cut_window[1]:
+            unreachable = {c for c in online if communes[c] == cut.commune}
+        alert_plays = [rec for rec in truth if rec.broadcast_id == emergency_info["broadcast_id"]]
+        starts = [
+            clock.wall_seconds_between(sent, rec.started_at) for rec in alert_plays if rec.cluster_id not in unreachable
+        ]
+        interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in reports if r.status == "stopped")
+        document["emergency"] = {
+            "at": sent.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
+            "clusters_targeted": len(online),
+            "clusters_started": len({rec.cluster_id for rec in alert_plays}),
+            "clusters_cut_off_at_the_time": len(unreachable),
+            "interrupted": dict(interrupted),
+        }
+        document["emergency_start_s"] = {
+            "p50": round(statistics.median(starts), 3) if starts else None,
+            "p99": round(_percentile(starts, 0.99), 3) if starts else None,
+            "max": round(max(starts), 3) if starts else None,
+        }
+    if cut is not None:
+        cut_ids = {c for c in online if communes[c] == cut.commune}
+        planned = (midnight + timedelta(hours=cut.from_hour), midnight + timedelta(hours=cut.from_hour + cut.hours))
+        window = (cut_window[0], cut_window[1]) if len(cut_window) == 2 else planned
+        during = [
+            r for r in played if r.cluster_id in cut_ids and r.started_at and window[0] <= r.started_at < window[1]
+        ]
+        document["cut"] = {
+            "commune": cut.commune,
+            "clusters": len(cut_ids),
+            "hours": round((window[1] - window[0]).total_seconds() / 3600, 2),
+            "items_played_while_cut": len(during),
+            "expected_while_cut": sum(1 for c in cut_ids for p in preview[c] if window[0] <= p.start < window[1]),
+            "reports_received_after_cut": sum(1 for r in during if restored_at and r.received_at >= restored_at[0]),
+        }
+    return document
