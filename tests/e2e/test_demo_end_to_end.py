@@ -118,3 +118,36 @@ def test_demo_with_offline_clusters_counts_only_real_plays():
     # The same seed picks the same clusters.
     again = run_demo(offline_fraction=0.1, seed=1).as_json()
     assert [c["offline"] for c in again["communes"]] == [c["offline"] for c in document["communes"]]
+
+
+def test_quarterly_report_on_a_database_kept_by_the_demo(tmp_path):
+    """Issue 6, acceptance 4: `bcast report quarterly` on what `bcast demo --keep DIR` left behind."""
+    from openpyxl import load_workbook
+    from typer.testing import CliRunner
+
+    from broadcast_server.report_cli import app
+
+    kept = tmp_path / "kept"
+    result = run_demo(keep=kept)
+    out = tmp_path / "report"
+    invoked = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "quarterly",
+            "--quarter",
+            "2026Q4",
+            "-o",
+            str(out),
+            "--database-url",
+            f"sqlite:///{kept / 'bcast.sqlite3'}",
+        ],
+    )
+    assert invoked.exit_code == 0, invoked.output
+    csv_text = next(out.glob(f"*{quarter}.csv")).read_text(encoding="utf-8")
+    for commune in result.communes:
+        assert commune["name"] in csv_text
+    workbook = load_workbook(next(out.glob("*.xlsx")))
+    assert any(sheet._charts for sheet in workbook.worksheets)
+    html = next(out.glob("*.html")).read_text(encoding="utf-8")
+    assert "<svg" in html and "Hớn Quản" in html
