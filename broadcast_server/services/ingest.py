@@ -204,6 +204,11 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
         at = datetime.fromtimestamp(item.received_at, UTC)
         m = item.message
         if item.channel is Channel.HEARTBEAT:
+            # An agent without NTP cannot know its own offset; the server estimates it from the heartbeat's
+            # time against its own receive time (network delay included: seconds, not milliseconds, matter).
+            offset = m.get("clock_offset_s")
+            if offset is None:
+                offset = round((parse_time(m["ts"]) - at).total_seconds(), 3)
             session.add(
                 Heartbeat(
                     cluster_id=item.cluster_id,
@@ -217,7 +222,7 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
                     playing=m.get("playing"),
                     cache_free_bytes=m.get("cache_free_bytes"),
                     link_rssi_dbm=m.get("link_rssi_dbm"),
-                    clock_offset_s=m.get("clock_offset_s"),
+                    clock_offset_s=offset,
                     last_error=m.get("last_error"),
                 )
             )
@@ -235,7 +240,7 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
             state.last_error = m.get("last_error")
             state.firmware = m.get("firmware")
             state.amplifier = m.get("amplifier")
-            state.clock_offset_s = m.get("clock_offset_s")
+            state.clock_offset_s = offset
             if state.online:
                 result.heartbeats[item.cluster_id] = at
         elif item.channel is Channel.STATUS:

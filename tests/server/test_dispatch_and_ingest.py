@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -175,3 +175,13 @@ def test_heartbeats_update_last_seen_and_error(seeded):
     with session_scope(engine) as session:
         state = session.get(ClusterState, "a-2")
         assert state.last_error == beat["last_error"] and state.firmware == "f/1"
+
+
+def test_clock_offset_is_estimated_when_the_agent_cannot_tell(seeded):
+    engine = seeded[0]
+    ahead = datetime.now(UTC) + timedelta(seconds=120)  # a box whose clock runs two minutes fast
+    beat = {"v": 1, "ts": isoformat(ahead), "seq": 1, "uptime_s": 5, "firmware": "f/1", "clock_offset_s": None}
+    with session_scope(engine) as session:
+        store_batch(session, [incoming("a-1", Channel.HEARTBEAT, beat)], IngestStats())
+    with session_scope(engine) as session:
+        assert 115 < session.get(ClusterState, "a-1").clock_offset_s < 125
