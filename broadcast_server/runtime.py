@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -28,6 +29,8 @@ class Runtime:
     # What time it is for dispatch and schedules: the system clock, or the demo's accelerated one.
     clock: Clock = field(default_factory=SystemClock)
     push_poll_s: float = 1.0
+    # Where each audio asset lies (sha256 -> path, media type): assets never change, so this never goes stale.
+    audio_locations: dict[str, tuple[Path, str]] = field(default_factory=dict)
     started: bool = field(default=False)
 
     @classmethod
