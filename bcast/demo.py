@@ -73,7 +73,7 @@ class ServerThread:
         )
         self.thread = threading.Thread(target=self.server.run, name="bcast-http", daemon=True)
 
-    def start(self, timeout_s: float = 20.0) -> None:
+    def start(self, timeout_s: float = 60.0) -> None:
         self.thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:

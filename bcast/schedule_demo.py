@@ -185,7 +185,7 @@ async def _run(
     )
     await sim.start(connect_timeout_s=60)  # agents first: the broker keeps their sessions for the pushes
     server = ServerThread(create_app(runtime), http_port)
-    server.start()
+    await asyncio.to_thread(server.start)  # the agents' loop keeps running while the server starts
     stack.callback(server.stop)
     # Time starts once every online agent holds its window and the window's audio: on a device the
     # window arrives a day or two ahead, here the first airing is minutes of real time away.
