@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +74,34 @@ def _isolated_tts_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         os.environ.pop("BCAST_TTS_CACHE_DIR", None)
     else:
         os.environ["BCAST_TTS_CACHE_DIR"] = previous
+
+
+Snapshot = dict[str, list[tuple]]
+
+
+@pytest.fixture
+def snapshot() -> Callable[[str], Snapshot]:
+    """A function returning every row of every table (Alembic's included) at a URL, ordered by key."""
+    from sqlalchemy import MetaData, select
+
+    from broadcast_server.db.engine import make_engine
+
+    def take(url: str) -> Snapshot:
+        engine = make_engine(url)
+        try:
+            metadata = MetaData()
+            metadata.reflect(engine)
+            with engine.connect() as connection:
+                return {
+                    table.name: [
+                        tuple(row)
+                        for row in connection.execute(
+                            select(table).order_by(*(table.primary_key.columns or table.columns))
+                        )
+                    ]
+                    for table in metadata.sorted_tables
+                }
+        finally:
+            engine.dispose()
+
+    return take

@@ -24,8 +24,6 @@ PUBLIC_URL = "http://bcast.test:8000"
 # Friday before the example week (which starts on Monday 2026-11-23): conflicts are looked for from there.
 APPLY_NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 
-Snapshot = dict[str, list[tuple]]
-
 
 @pytest.fixture(scope="session")
 def _speech_memo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
@@ -53,34 +51,6 @@ def _speech_once(_speech_memo: tuple[dict, Path], monkeypatch: pytest.MonkeyPatc
         return dataclasses.replace(result, path=final)
 
     monkeypatch.setattr(audio.speech, "text_to_broadcast_audio", once)
-
-
-@pytest.fixture
-def snapshot() -> Callable[[str], Snapshot]:
-    """Every row of every table (Alembic's included) at a URL, ordered by key (as tests/server/conftest.py)."""
-    from sqlalchemy import MetaData, select
-
-    from broadcast_server.db.engine import make_engine
-
-    def take(url: str) -> Snapshot:
-        engine = make_engine(url)
-        try:
-            metadata = MetaData()
-            metadata.reflect(engine)
-            with engine.connect() as connection:
-                return {
-                    table.name: [
-                        tuple(row)
-                        for row in connection.execute(
-                            select(table).order_by(*(table.primary_key.columns or table.columns))
-                        )
-                    ]
-                    for table in metadata.sorted_tables
-                }
-        finally:
-            engine.dispose()
-
-    return take
 
 
 @pytest.fixture
