@@ -26,7 +26,14 @@ def demo(
     schedule: Path | None = typer.Option(
         None, "--schedule", exists=True, dir_okay=False, help="Chạy thử một tệp lịch phát thay cho một bản tin."
     ),
-    days: int = typer.Option(7, "--days", min=1, max=62, help="Số ngày mô phỏng lịch phát (thời gian tăng tốc)."),
+    days: int | None = typer.Option(
+        None,
+        "--days",
+        min=1,
+        max=62,
+        help="Số ngày mô phỏng (thời gian tăng tốc): lịch phát với --schedule (mặc định 7), "
+        "hoặc mỗi ngày hai bản tin của huyện, rồi so số liệu báo cáo với thực tế mô phỏng.",
+    ),
     cut_commune: str | None = typer.Option(
         None, "--cut-commune", help="Cắt mạng một xã trong 10 giờ của ngày thứ hai (phát từ lịch lưu trên máy)."
     ),
@@ -44,7 +51,20 @@ def demo(
 
     logging.basicConfig(level=logging.ERROR)
     err = Console(stderr=True)
+    if schedule is None and days is not None:
+        from bcast.demo import default_fleet
+        from bcast.month_demo import run_month_demo
+
+        with err.status(f"Đang mô phỏng {days} ngày phát bản tin (thời gian tăng tốc)…"):
+            document = run_month_demo(
+                fleet or default_fleet(), days=days, offline_fraction=offline_fraction or 0.0, seed=seed
+            )
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=None if json_output else 2))
+        if not document["report_equals_ground_truth"]:
+            raise typer.Exit(1)
+        return
     if schedule is not None:
+        days = days or 7
         from bcast.demo import default_fleet
         from bcast.schedule_demo import Cut, run_schedule_demo
 
