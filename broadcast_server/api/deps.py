@@ -22,4 +22,6 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits when the route returns, before the response is sent, so a
+# client that gets 201 can rely on the row being there for its next request.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
