@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from bcast.broker import LocalBroker, free_port
-from bcast.demo import ServerThread, api_ok
+from bcast.broker import LocalBroker
+from bcast.demo import api_ok
+from bcast.sim_stage import drain, prepare, start
 
 SLOW_SPEED = 100.0  # while a bulletin airs
 FAST_SPEED = 50_000.0  # in between
@@ -43,36 +44,14 @@ async def _run(
     offline_fraction: float,
     seed: int,
 ) -> dict[str, Any]:
-    from broadcast_server.api.app import create_app
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
     from broadcast_server.db.session import session_scope
-    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet
-    from broadcast_server.runtime import Runtime
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
     from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin
-    from broadcast_server.services.fleet_import import import_fleet
-    from broadcast_server.settings import get_settings
     from broadcast_server.statistics.queries import commune_figures
-    from firmware_sim.fleet_sim import FleetSimulation
-    from firmware_sim.scenario import pick_offline
     from firmware_sim.warp_clock import WarpClock
 
-    http_port = free_port()
-    settings = get_settings(
-        database_url=f"sqlite:///{workdir / 'bcast.sqlite3'}",
-        audio_dir=workdir / "audio",
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        public_url=f"http://127.0.0.1:{http_port}",
-    )
-    rows = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True).rows
-    communes = {r.cluster_id: r.commune or r.district for r in rows}
-    offline = pick_offline([r.cluster_id for r in rows], offline_fraction, seed)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    stack.callback(engine.dispose)
-    import_fleet(engine, rows)
+    stage = prepare(fleet, workdir, broker, stack, offline_fraction=offline_fraction, seed=seed)
+    settings, engine, communes, offline = stage.settings, stage.engine, stage.communes, stage.offline
     bulletin_ids = []
     with session_scope(engine) as session:
         for title, text, category in (
@@ -95,24 +74,8 @@ async def _run(
         slow=SLOW_SPEED,
         fast=FAST_SPEED,
     )
-    runtime = Runtime.from_settings(settings, engine=engine)
-    runtime.clock = clock
-    sim = FleetSimulation(
-        [r.cluster_id for r in rows],
-        data_root=workdir / "agents",
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        topic_root=settings.topic_root,
-        offline=offline,
-        seed=seed,
-        communes=communes,
-        clock=clock,
-        heartbeat_interval_s=30.0,
-    )
-    await sim.start(connect_timeout_s=60)
-    server = ServerThread(create_app(runtime), http_port)
-    await asyncio.to_thread(server.start)
-    stack.callback(server.stop)
+    await start(stage, workdir, broker, stack, clock, seed=seed)
+    sim = stage.sim
     clock.restart()
 
     sent: set[str] = set()
@@ -137,12 +100,7 @@ async def _run(
         delay = (end - clock.now()).total_seconds()
         if delay > 0:
             await clock.sleep(delay)
-    for _ in range(200):  # let the last reports reach the server (bounded)
-        if all(len(c.agent.outbox) == 0 for c in sim.clusters.values() if c.online):
-            break
-        await asyncio.sleep(0.05)
-    if runtime.ingest is not None:
-        runtime.ingest.wait_idle(15)
+    await drain(stage)
     truth_plays = [r for r in sim.ground_truth() if r.completed and r.broadcast_id in sent]
     await sim.stop()
 
@@ -162,7 +120,7 @@ async def _run(
         figures = commune_figures(session, FIRST_DAY, FIRST_DAY + timedelta(days=days))
     report = {f.name: f.demo_dict() for f in figures}
     return {
-        "clusters": len(rows),
+        "clusters": len(stage.rows),
         "days": days,
         "offline": len(offline),
         "broadcasts": len(sent),

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 
-from bcast.broker import LocalBroker, free_port
-from bcast.demo import DemoError, ServerThread, api_ok
+from bcast.broker import LocalBroker
+from bcast.demo import DemoError, api_ok
+from bcast.sim_stage import drain, prepare, start
 
 SLOW_SPEED = 20.0  # while programmes air: 20 virtual seconds per real second
 FAST_SPEED = 50_000.0  # between programmes
@@ -90,45 +91,30 @@ async def _run(
 ) -> dict[str, Any]:
     from sqlmodel import select
 
-    from broadcast_server.api.app import create_app
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
     from broadcast_server.db.session import session_scope
-    from broadcast_server.domain.fleet import decode_fleet_bytes, parse_fleet
     from broadcast_server.models import PlaybackReport
-    from broadcast_server.runtime import Runtime
     from broadcast_server.scheduling.apply import apply_schedule
     from broadcast_server.scheduling.catalog import cluster_entries
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
     from broadcast_server.scheduling.schedule_file import parse_schedule_yaml
     from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin
-    from broadcast_server.services.fleet_import import import_fleet
-    from broadcast_server.settings import get_settings
-    from firmware_sim.fleet_sim import FleetSimulation
-    from firmware_sim.scenario import pick_offline
     from firmware_sim.warp_clock import WarpClock
     from speaker_agent.playout import plan
 
     rng = random.Random(seed)
-    http_port = free_port()
-    settings = get_settings(
-        database_url=f"sqlite:///{workdir / 'bcast.sqlite3'}",
-        audio_dir=workdir / "audio",
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        public_url=f"http://127.0.0.1:{http_port}",
+    stage = prepare(
+        fleet,
+        workdir,
+        broker,
+        stack,
+        offline_fraction=offline_fraction,
+        seed=seed,
         schedule_push_interval_s=6 * 3600,
         # The whole period in one window: between airings a virtual day passes in under two real seconds,
         # too fast to re-send windows to every agent each day.
         schedule_window_h=(days + 2) * 24,
     )
-    rows = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True).rows
-    communes = {r.cluster_id: r.commune or r.district for r in rows}
-    offline = pick_offline([r.cluster_id for r in rows], offline_fraction, seed)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    stack.callback(engine.dispose)
-    import_fleet(engine, rows)
+    settings, engine, rows, communes = stage.settings, stage.engine, stage.rows, stage.communes
     spec = parse_schedule_yaml(schedule_file.read_text(encoding="utf-8"))
     first_day = min(s.start_date for s in spec.slots)
     midnight = datetime.combine(first_day, datetime.min.time(), LOCAL_TZ)
@@ -153,7 +139,7 @@ async def _run(
         approve_bulletin(session, alert.id)
         alert_id = alert.id
 
-    online = sorted(c for c in communes if c not in offline)
+    online = stage.online
     with session_scope(engine) as session:
         entries = cluster_entries(session, settings.public_url, midnight, period_end)
     preview = {c: plan(entries.get(c, []), start=midnight, end=period_end + timedelta(hours=1)) for c in online}
@@ -168,25 +154,8 @@ async def _run(
         slow=SLOW_SPEED,
         fast=FAST_SPEED,
     )
-    runtime = Runtime.from_settings(settings, engine=engine)
-    runtime.clock = clock
-    runtime.push_poll_s = 0.02
-    sim = FleetSimulation(
-        [r.cluster_id for r in rows],
-        data_root=workdir / "agents",
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        topic_root=settings.topic_root,
-        offline=offline,
-        seed=seed,
-        communes=communes,
-        clock=clock,
-        heartbeat_interval_s=30.0,
-    )
-    await sim.start(connect_timeout_s=60)  # agents first: the broker keeps their sessions for the pushes
-    server = ServerThread(create_app(runtime), http_port)
-    await asyncio.to_thread(server.start)  # the agents' loop keeps running while the server starts
-    stack.callback(server.stop)
+    await start(stage, workdir, broker, stack, clock, seed=seed, push_poll_s=0.02)
+    runtime, sim = stage.runtime, stage.sim
     # Time starts once every online agent holds its window and the window's audio: on a device the
     # window arrives a day or two ahead, here the first airing is minutes of real time away.
     agents = [c.agent for c in sim.clusters.values() if c.online]
@@ -261,12 +230,7 @@ async def _run(
     for task in tasks:  # anything not done by the end of the period is abandoned, not waited for
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for _ in range(100):  # let the last reports reach the server (bounded: five real seconds)
-        if all(len(c.agent.outbox) == 0 for c in sim.clusters.values() if c.online):
-            break
-        await asyncio.sleep(0.05)
-    if runtime.ingest is not None:
-        runtime.ingest.wait_idle(10)
+    await drain(stage)
     truth = sim.ground_truth()
     await sim.stop()
     if runtime.ingest is not None:

@@ -25,17 +25,12 @@ def coverage(
     from rich.console import Console
     from rich.table import Table
 
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.services.coverage_query import NotFound, broadcast_coverage, latest_broadcast_id
-    from broadcast_server.settings import get_settings
 
     err = Console(stderr=True)
-    settings = get_settings(database_url=database_url)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
+    with open_database(database_url) as (settings, engine):
         with session_scope(engine) as session:
             broadcast_id = broadcast or latest_broadcast_id(session)
             if broadcast_id is None:
@@ -46,8 +41,6 @@ def coverage(
             except NotFound:
                 err.print(f"[bold red]Không có lượt phát[/] {broadcast_id}")
                 raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
     if json_output:
         typer.echo(
             json.dumps(
@@ -158,18 +151,13 @@ def broadcast_statistics(
     from rich.markup import escape
     from rich.table import Table
 
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.services.coverage_query import latest_broadcast_id
-    from broadcast_server.settings import get_settings
     from broadcast_server.statistics.queries import NotFound, broadcast_figures
 
     err = Console(stderr=True)
-    settings = get_settings(database_url=database_url)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
+    with open_database(database_url) as (settings, engine):
         with session_scope(engine) as session:
             broadcast_id = broadcast or latest_broadcast_id(session)
             if broadcast_id is None:
@@ -180,8 +168,6 @@ def broadcast_statistics(
             except NotFound:
                 err.print(f"[bold red]Không có lượt phát[/] {escape(broadcast_id)}")
                 raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
     if json_output:
         typer.echo(json.dumps(figures.as_dict(), ensure_ascii=False))
         return

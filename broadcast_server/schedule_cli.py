@@ -28,19 +28,14 @@ def apply_command(
     from rich.console import Console
     from rich.markup import escape
 
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.scheduling.apply import apply_schedule
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
     from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
-    from broadcast_server.settings import get_settings
 
     out, err = Console(), Console(stderr=True)
-    settings = get_settings(database_url=database_url)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
+    with open_database(database_url) as (settings, engine):
         for file in files:
             try:
                 spec = parse_schedule_yaml(file.read_text(encoding="utf-8"))
@@ -78,8 +73,6 @@ def apply_command(
                 )
                 raise typer.Exit(EXIT_CONFLICTS)
             out.print(f"{file.name}: thêm {result.created}, sửa {result.updated}, giữ nguyên {result.unchanged}.")
-    finally:
-        engine.dispose()
 
 
 _RULES_VI = {
@@ -106,20 +99,13 @@ def export_command(
     ),
 ) -> None:
     """Xuất toàn bộ lịch phát ra tệp YAML (để lưu trong hệ thống quản lý phiên bản)."""
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.scheduling.export import export_schedule
-    from broadcast_server.settings import get_settings
 
-    settings = get_settings(database_url=database_url)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
+    with open_database(database_url) as (settings, engine):
         with session_scope(engine) as session:
             text = export_schedule(session)
-    finally:
-        engine.dispose()
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -140,15 +126,13 @@ def preview_command(
     from rich.console import Console
     from rich.table import Table
 
-    from broadcast_server.db.engine import make_engine
-    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.domain.targeting import descendants
     from broadcast_server.scheduling.preview import preview
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
     from broadcast_server.scheduling.targets import unit_paths
     from broadcast_server.services.tree_query import load_cluster_units, load_units
-    from broadcast_server.settings import get_settings
 
     err = Console(stderr=True)
     try:
@@ -160,10 +144,7 @@ def preview_command(
     if b <= a:
         err.print("[bold red]--to phải sau --from.[/]")
         raise typer.Exit(2)
-    settings = get_settings(database_url=database_url)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
+    with open_database(database_url) as (settings, engine):
         with session_scope(engine) as session:
             cluster_units = load_cluster_units(session)
             ids = list(cluster)
@@ -180,8 +161,6 @@ def preview_command(
                 err.print(f"[bold red]Cần --cluster hoặc --unit hợp lệ.[/] Không có: {', '.join(unknown)}")
                 raise typer.Exit(2)
             result = preview(session, settings.public_url, ids, a, b)
-    finally:
-        engine.dispose()
     timelines: dict[tuple, list[str]] = {}
     for cluster_id, plays in result.items():
         timelines.setdefault(tuple((p.entry_id, p.item_index, p.start) for p in plays), []).append(cluster_id)

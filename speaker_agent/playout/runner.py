@@ -116,7 +116,7 @@ class ScheduleRunner:
                     "missed",
                     reason=f"not played within {self.max_late_s:.0f} s of {isoformat(entry.start_at)}",
                 )
-                self.store.mark_done(key)
+            self.store.mark_done(*keys)
 
     async def _wait_until(self, moment: datetime) -> bool:
         """Sleep until `moment`; False if the window changed meanwhile."""

@@ -97,8 +97,9 @@ class ScheduleStore:
         self.save()
         return True
 
-    def mark_done(self, key: tuple[str, int]) -> None:
-        self.done.add(key)
+    def mark_done(self, *keys: tuple[str, int]) -> None:
+        """Record items as played (or given up); one write to disk however many."""
+        self.done.update(keys)
         self.save()
 
     def save(self) -> None:
