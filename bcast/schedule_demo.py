@@ -28,6 +28,7 @@ from bcast.sim_stage import drain, prepare, start
 SLOW_SPEED = 20.0  # while programmes air: 20 virtual seconds per real second
 FAST_SPEED = 50_000.0  # between programmes
 AIRING_MARGIN = timedelta(minutes=3)  # run slowly from a little before an airing to a little after
+EMERGENCY_SPAN = (timedelta(seconds=2), timedelta(seconds=20))  # real time before and after the alert is sent
 MAX_LATE_WALL_S = 0.25  # lateness below a quarter of a real second is event-loop jitter, not lateness
 
 
@@ -36,6 +37,41 @@ class Cut:
     commune: str
     from_hour: float  # virtual hours after the first midnight
     hours: float
+
+
+def _emergency_moment(preview: dict[str, list[Any]], midnight: datetime, days: int, rng: random.Random) -> datetime:
+    """A random moment early in an item that most clusters play, in the middle of the period if possible.
+
+    Early in the item, so that something is still playing when the alert arrives and the interrupted
+    item's on_interrupt rule is exercised on every cluster that plays it."""
+    audience = Counter((p.start, p.end) for plays in preview.values() for p in plays)
+    if not audience:
+        return midnight + timedelta(days=days / 2)
+    widest = max(audience.values())
+    items = sorted(k for k, n in audience.items() if n == widest)
+    middle = [k for k in items if midnight + timedelta(days=days * 0.3) < k[0] < midnight + timedelta(days=days * 0.7)]
+    start, end = rng.choice(middle or items)
+    return start + timedelta(seconds=rng.uniform(0.1, 0.4) * (end - start).total_seconds())
+
+
+def _handled_as_configured(stop: Any, played: list[Any], durations: dict[str, float]) -> bool:
+    """Did the item cut by the emergency then do what its programme's on_interrupt says?
+
+    restart: played again in full afterwards; resume: played afterwards for only what was left;
+    drop: never played afterwards."""
+    policy = (stop.reason or "").split("on_interrupt=")[-1]
+    after = [r for r in played if r.cluster_id == stop.cluster_id and r.command_id == stop.command_id and r.started_at]
+    if policy == "drop":
+        return not after
+    if len(after) != 1 or after[0].ended_at is None:
+        return False
+    aired = (after[0].ended_at - after[0].started_at).total_seconds()
+    full = durations.get(stop.command_id, 0.0)
+    rest = full - (stop.played_s or 0.0)
+    # Timing jitter at accelerated speed is about a virtual second: judge by which expectation is nearer.
+    if policy == "resume":
+        return abs(aired - rest) < abs(aired - full)
+    return abs(aired - full) <= abs(aired - rest)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -147,12 +183,15 @@ async def _run(
     marks = []
     if cut is not None:  # the cut and the restore happen on time only if time runs slowly around them
         marks = [midnight + timedelta(hours=h) for h in (cut.from_hour, cut.from_hour + cut.hours)]
+    moment = _emergency_moment(preview, midnight, days, rng) if emergency else None
     clock = WarpClock(
         midnight - timedelta(hours=2),
         [(a - AIRING_MARGIN, b + AIRING_MARGIN) for a, b in airings]
         + [(m - AIRING_MARGIN, m + AIRING_MARGIN) for m in marks],
         slow=SLOW_SPEED,
         fast=FAST_SPEED,
+        # Real time around the emergency: what preempts what is decided in real seconds, as on air.
+        other_intervals=[(moment - EMERGENCY_SPAN[0], moment + EMERGENCY_SPAN[1], 1.0)] if moment else [],
     )
     await start(stage, workdir, broker, stack, clock, seed=seed, push_poll_s=0.02)
     runtime, sim = stage.runtime, stage.sim
@@ -194,18 +233,7 @@ async def _run(
             await sim.restore(cut_ids)
 
         tasks.append(asyncio.ensure_future(cut_and_restore()))
-    if emergency:
-        # A random moment inside a random airing of the middle of the period, so something is playing.
-        middle = sorted(
-            (a, b)
-            for a, b in airings
-            if midnight + timedelta(days=days * 0.3) < a < midnight + timedelta(days=days * 0.7)
-        ) or sorted(airings)
-        if middle:
-            a, b = rng.choice(middle)
-            moment = a + timedelta(seconds=rng.uniform(0.2, 0.8) * (b - a).total_seconds())
-        else:
-            moment = midnight + timedelta(days=days / 2)
+    if moment is not None:
 
         async def fire() -> None:
             await sleep_until(moment)
@@ -229,7 +257,10 @@ async def _run(
     await sleep_until(period_end + timedelta(minutes=30))
     for task in tasks:  # anything not done by the end of the period is abandoned, not waited for
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:  # a failed emergency or cut must not pass silently as "not measured"
+        if isinstance(outcome, Exception) and not isinstance(outcome, asyncio.CancelledError):
+            raise DemoError(f"the demo's timeline failed: {outcome!r}") from outcome
     await drain(stage)
     truth = sim.ground_truth()
     await sim.stop()
@@ -281,13 +312,17 @@ async def _run(
         starts = [
             clock.wall_seconds_between(sent, rec.started_at) for rec in alert_plays if rec.cluster_id not in unreachable
         ]
-        interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in reports if r.status == "stopped")
+        stops = [r for r in reports if r.status == "stopped" and "on_interrupt=" in (r.reason or "")]
+        interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in stops)
+        durations = {f"{p.entry_id}#{p.item_index}": p.audio.duration_s for plays in preview.values() for p in plays}
+        handled = sum(_handled_as_configured(stop, played, durations) for stop in stops)
         document["emergency"] = {
             "at": sent.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
             "clusters_targeted": len(online),
             "clusters_started": len({rec.cluster_id for rec in alert_plays}),
             "clusters_cut_off_at_the_time": len(unreachable),
             "interrupted": dict(interrupted),
+            "interrupted_handled_as_configured": handled,
         }
         document["emergency_start_s"] = {
             "p50": round(statistics.median(starts), 3) if starts else None,

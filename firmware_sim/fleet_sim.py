@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import ssl
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,8 @@ from speaker_agent.player import PlayRecord, SimulatedPlayer
 
 log = logging.getLogger(__name__)
 
+AGENTS_PER_HTTP_CLIENT = 4
+MAX_HTTP_CLIENTS = 64  # at most 256 downloads at once from one simulator process
 LATE_S = 1.0  # a play that began this long after its start time counts as late in the summary
 
 
@@ -89,6 +92,7 @@ class FleetSimulation:
         communes = communes or {}
         self.clock = clock  # shared by all agents (e.g. an AcceleratedClock); None: the system clock
         self.cluster_ids = list(cluster_ids)
+        self._position = {cid: i for i, cid in enumerate(self.cluster_ids)}
         self.members = [FleetMember(cid, communes.get(cid, "")) for cid in self.cluster_ids]
         self.data_root = data_root
         self.broker = broker  # a bcast.broker.LocalBroker the simulation may restart, or None
@@ -103,12 +107,26 @@ class FleetSimulation:
         self.agent_options = {"cache_min_free_bytes": 0, **(agent_options or {})}
         self.clusters: dict[str, SimulatedCluster] = {}
         self.faults = HttpFaults()
-        # One HTTP client for the whole fleet: a client per agent would cost an SSL context each.
-        transport = FaultyTransport(
-            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)),
-            self.faults,
-        )
-        self.http = httpx.AsyncClient(timeout=60, transport=transport)
+        # A few agents per HTTP client, with a small pool each: httpcore rescans every pooled connection
+        # (a syscall each) on every request, so one pool for the whole fleet made an emergency's
+        # simultaneous downloads quadratic. One SSL context is shared: a context per client costs ~1 MB.
+        ssl_context = ssl.create_default_context()
+        self._http_pool: list[httpx.AsyncClient] = [
+            httpx.AsyncClient(
+                timeout=60,
+                transport=FaultyTransport(
+                    httpx.AsyncHTTPTransport(
+                        verify=ssl_context,
+                        limits=httpx.Limits(
+                            max_connections=AGENTS_PER_HTTP_CLIENT, max_keepalive_connections=AGENTS_PER_HTTP_CLIENT
+                        ),
+                    ),
+                    self.faults,
+                    concurrency=AGENTS_PER_HTTP_CLIENT,
+                ),
+            )
+            for _ in range(min(MAX_HTTP_CLIENTS, max(1, -(-len(self.cluster_ids) // AGENTS_PER_HTTP_CLIENT))))
+        ]
         self.origin: AudioOrigin | None = None
         self.dispatched: list[dict[str, Any]] = []
         self._dispatches = 0
@@ -165,7 +183,7 @@ class FleetSimulation:
         )
         return Agent(
             config,
-            http=self.http,
+            http=self._http_pool[self._position[cluster.cluster_id] % len(self._http_pool)],
             player=cluster.player,
             clock=cluster.clock,
             rng=self.rng,  # jitter only; one generator for all saves ~2.5 KB per agent
@@ -208,7 +226,7 @@ class FleetSimulation:
                 self._publisher_driver.close()
         if self.origin is not None:
             await self.origin.close()
-        await self.http.aclose()
+        await asyncio.gather(*(client.aclose() for client in self._http_pool))
 
     def communes(self) -> dict[str, list[str]]:
         """Cluster ids by commune, in fleet order."""

@@ -19,32 +19,38 @@ from datetime import datetime, timedelta
 
 class WarpClock:
     def __init__(
-        self, start: datetime, slow_intervals: Iterable[tuple[datetime, datetime]], *, slow: float, fast: float
+        self,
+        start: datetime,
+        slow_intervals: Iterable[tuple[datetime, datetime]],
+        *,
+        slow: float,
+        fast: float,
+        other_intervals: Iterable[tuple[datetime, datetime, float]] = (),
     ) -> None:
+        """`other_intervals` run at their own speed (e.g. real time around an emergency); where intervals
+        overlap the slowest speed wins."""
         if start.tzinfo is None:
             raise ValueError("start must be an aware datetime")
         if not 0 < slow <= fast:
             raise ValueError("need 0 < slow <= fast")
-        merged: list[list[float]] = []
-        for a, b in sorted(slow_intervals):
-            lo, hi = (a - start).total_seconds(), (b - start).total_seconds()
-            if hi <= max(lo, 0):
-                continue
-            lo = max(lo, 0.0)
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
+        spans = [((a - start).total_seconds(), (b - start).total_seconds(), slow) for a, b in slow_intervals]
+        for a, b, speed in other_intervals:
+            if speed <= 0:
+                raise ValueError("interval speeds must be positive")
+            spans.append(((a - start).total_seconds(), (b - start).total_seconds(), speed))
+        spans = [(max(lo, 0.0), hi, speed) for lo, hi, speed in spans if hi > max(lo, 0.0)]
         # Segments of virtual seconds since start: (virtual_from, wall_from, speed).
         self._v: list[float] = [0.0]
         self._w: list[float] = [0.0]
         self._speed: list[float] = []
-        cursor = 0.0
-        for lo, hi in merged:
-            if lo > cursor:
-                self._add(lo, fast)
-            self._add(hi, slow)
-            cursor = hi
+        points = sorted({0.0} | {lo for lo, _, _ in spans} | {hi for _, hi, _ in spans})
+        for lo, hi in zip(points, points[1:], strict=False):
+            speed = min((s for a, b, s in spans if a <= lo and hi <= b), default=fast)
+            if self._speed and self._speed[-1] == speed:  # extend the segment in progress
+                self._v.pop()
+                self._w.pop()
+                self._speed.pop()
+            self._add(hi, speed)
         self._speed.append(fast)  # after the last interval, fast for ever
         self.start = start
         self.slow, self.fast = slow, fast

@@ -20,6 +20,11 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def cut_size(document: dict) -> int:
+    """Clusters cut off when the alert went out play it later, when nothing else may be playing."""
+    return document["emergency"]["clusters_cut_off_at_the_time"]
+
+
 def test_one_day_of_the_example_schedule_with_an_emergency_and_a_commune_cut(tmp_path):
     completed = subprocess.run(
         [
@@ -49,7 +54,12 @@ def test_one_day_of_the_example_schedule_with_an_emergency_and_a_commune_cut(tmp
     assert document["slots_expected"] > 144 * 3  # morning, evening and Monday's column, plus the coastal insert
     assert document["slots_played"] == document["slots_expected"]
     assert document["duplicates"] == 0
-    assert document["emergency"]["clusters_started"] == document["online"]
+    emergency = document["emergency"]
+    assert emergency["clusters_started"] == document["online"]
+    # The alert lands early in an item every cluster plays: each cut item then follows its programme's
+    # on_interrupt rule (restart, resume or drop), checked against the reports.
+    assert sum(emergency["interrupted"].values()) >= document["online"] - cut_size(document)
+    assert emergency["interrupted_handled_as_configured"] == sum(emergency["interrupted"].values())
     cut = document["cut"]
     assert cut["clusters"] == 5 and cut["expected_while_cut"] > 0
     assert cut["items_played_while_cut"] == cut["expected_while_cut"]  # played from disk, no network
