@@ -555,14 +555,15 @@ class Agent:
         self.cache.touch(audio.sha256)
         return path
 
-    async def play_scheduled(self, path: Path, duration_s: float, label: str) -> PlayOutcome:
-        """Play one scheduled item when the speaker is free; an emergency or a stop raises Preempted."""
+    async def play_scheduled(self, path: Path, duration_s: float, label: str, start_s: float = 0.0) -> PlayOutcome:
+        """Play one scheduled item (from `start_s` when resuming) when the speaker is free; an emergency or
+        a stop raises Preempted."""
         await self._speaker.acquire("normal")
         task = asyncio.current_task()
         started = self.clock.now()
         try:
             self.playing = label
-            return await self.player.play(path, duration_s, label=label)
+            return await self.player.play(path, duration_s, label=label, start_s=start_s)
         except asyncio.CancelledError:
             if self._stopping or task is None:
                 raise

@@ -25,10 +25,14 @@ class PlayerError(RuntimeError):
 
 
 class Player(Protocol):
-    async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
-        """Play the file to its end, or until the task is cancelled (then it re-raises).
+    async def play(
+        self, path: Path, duration_s: float, *, label: str | None = None, start_s: float = 0.0
+    ) -> PlayOutcome:
+        """Play the file from `start_s` to its end, or until the task is cancelled (then it re-raises).
 
-        `label` names what plays (a broadcast id) for logs and the simulator's ground truth."""
+        `duration_s` is the whole file's; `start_s` > 0 resumes an item an emergency cut (on_interrupt:
+        resume). `label` names what plays (a broadcast id) for logs and the simulator's ground truth.
+        The outcome's `played_s` counts only what played this time."""
 
     def set_volume(self, volume: int) -> None:
         """Output level 0..100 for what plays next."""
@@ -46,6 +50,7 @@ class PlayRecord:
     sha256: str = ""  # of the bytes that really went to the speaker, to prove no bad file ever played
     file: str = ""
     volume: int = 0
+    start_s: float = 0.0  # where in the file it began: > 0 when an interrupted item resumed
 
 
 @dataclass
@@ -64,24 +69,33 @@ class SimulatedPlayer:
     def set_volume(self, volume: int) -> None:
         self.volume = volume
 
-    async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
+    async def play(
+        self, path: Path, duration_s: float, *, label: str | None = None, start_s: float = 0.0
+    ) -> PlayOutcome:
         if self.amplifier_fault:
             raise PlayerError("amplifier fault: no output current")
         try:
             sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as exc:
             raise PlayerError(f"audio file unreadable: {path}: {exc}") from None
+        start_s = min(max(0.0, start_s), duration_s)
+        length = duration_s - start_s
         started = self.clock.now()
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+
+        def record(played: float, completed: bool) -> None:
+            self.log.append(
+                PlayRecord(self.cluster_id, label, started, played, completed, sha256, path.name, self.volume, start_s)
+            )
+
         try:
-            await self.clock.sleep(duration_s / self.speed)
+            await self.clock.sleep(length / self.speed)
         except asyncio.CancelledError:
-            played = min(duration_s, (loop.time() - t0) * self.speed)
-            self.log.append(PlayRecord(self.cluster_id, label, started, played, False, sha256, path.name, self.volume))
+            record(min(length, (loop.time() - t0) * self.speed), False)
             raise
-        self.log.append(PlayRecord(self.cluster_id, label, started, duration_s, True, sha256, path.name, self.volume))
-        return PlayOutcome(started, self.clock.now(), duration_s, True)
+        record(length, True)
+        return PlayOutcome(started, self.clock.now(), length, True)
 
 
 # Players on a real device, in order of preference, with the arguments that play a file once and exit.
@@ -90,6 +104,42 @@ _COMMANDS: dict[str, list[str]] = {
     "mpv": ["mpv", "--no-video", "--really-quiet"],
     "mpg123": ["mpg123", "-q"],
 }
+
+
+def _start_arguments(program: str, path: Path, start_s: float) -> list[str]:
+    """Each player's own way to begin `start_s` seconds into the file (resuming an interrupted item)."""
+    if start_s <= 0:
+        return []
+    if program == "ffplay":
+        return ["-ss", f"{start_s:.3f}"]
+    if program == "mpv":
+        return [f"--start={start_s:.3f}"]
+    if program == "mpg123":  # mpg123 skips whole MPEG frames, not seconds
+        rate, samples = mp3_frame_format(path)
+        return ["-k", str(int(start_s * rate / samples))]
+    return []
+
+
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+
+
+def mp3_frame_format(path: Path) -> tuple[int, int]:
+    """(sample rate, samples per frame) from the first MPEG audio frame header, after any ID3v2 tag."""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    offset = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        offset = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+    for i in range(offset, len(head) - 3):
+        b1, b2 = head[i + 1], head[i + 2]
+        if head[i] != 0xFF or b1 & 0xE0 != 0xE0:
+            continue
+        version, layer, rate_index = (b1 >> 3) & 3, (b1 >> 1) & 3, (b2 >> 2) & 3
+        if version == 1 or layer == 0 or rate_index == 3:
+            continue  # reserved values: not a frame header
+        samples = 384 if layer == 3 else 1152 if (layer == 2 or version == 3) else 576
+        return _MP3_RATES[version][rate_index], samples
+    raise PlayerError(f"{path}: no MPEG audio frame found")
 
 
 def _volume_arguments(program: str, volume: int) -> list[str]:
@@ -123,13 +173,18 @@ class CommandPlayer:
                 return cls(clock=clock, command=command)
         raise PlayerError(f"no audio player installed: install one of {', '.join(_COMMANDS)}")
 
-    async def play(self, path: Path, duration_s: float, *, label: str | None = None) -> PlayOutcome:
+    async def play(
+        self, path: Path, duration_s: float, *, label: str | None = None, start_s: float = 0.0
+    ) -> PlayOutcome:
+        program = Path(self.command[0]).name
+        start_arguments = _start_arguments(program, path, start_s)
         started = self.clock.now()
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         process = await asyncio.create_subprocess_exec(
             *self.command,
-            *_volume_arguments(Path(self.command[0]).name, self.volume),
+            *_volume_arguments(program, self.volume),
+            *start_arguments,
             str(path),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,

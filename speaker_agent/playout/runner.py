@@ -36,8 +36,9 @@ class Preempted(Exception):
 
 
 class Speaker(Protocol):
-    async def play_scheduled(self, path: Path, duration_s: float, label: str) -> PlayOutcome:
-        """Play under the loudspeaker lock; raise Preempted if an emergency or stop cuts it."""
+    async def play_scheduled(self, path: Path, duration_s: float, label: str, start_s: float = 0.0) -> PlayOutcome:
+        """Play the file from `start_s` under the loudspeaker lock; raise Preempted if an emergency or stop
+        cuts it."""
 
 
 Report = Callable[..., Any]  # report(command_id, status, **fields)
@@ -151,7 +152,7 @@ class ScheduleRunner:
             return
         offset = self._resume_offset.pop(key, 0.0)
         try:
-            outcome = await self.speaker.play_scheduled(path, planned.audio.duration_s - offset, planned.entry_id)
+            outcome = await self.speaker.play_scheduled(path, planned.audio.duration_s, planned.entry_id, offset)
         except Preempted as cut:
             policy = entry.on_interrupt if entry else "restart"
             if policy == "drop":

@@ -26,10 +26,10 @@ class LoudspeakerPort:
         self.lock = asyncio.Lock()
         self.current: asyncio.Task | None = None
 
-    async def play_scheduled(self, path: Path, duration_s: float, label: str) -> PlayOutcome:
+    async def play_scheduled(self, path: Path, duration_s: float, label: str, start_s: float = 0.0) -> PlayOutcome:
         async with self.lock:
             started = self.clock.now()
-            self.current = asyncio.ensure_future(self.player.play(path, duration_s, label=label))
+            self.current = asyncio.ensure_future(self.player.play(path, duration_s, label=label, start_s=start_s))
             try:
                 return await self.current
             except asyncio.CancelledError:
@@ -113,5 +113,6 @@ async def test_interrupted_items_follow_the_programme_policy(setup, policy, expe
         resumed = next(f for cid, s, f in reports if cid == "e@1#0" and s == "played")
         assert resumed["played_s"] == pytest.approx(300, abs=15)  # the rest, not the whole item again
         assert player.log[1].played_s < 250
+        assert player.log[1].start_s == pytest.approx(100, abs=15)  # the speaker began where it was cut
     if policy == "restart":
-        assert player.log[1].played_s == 300
+        assert player.log[1].played_s == 300 and player.log[1].start_s == 0
