@@ -35,6 +35,16 @@ def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
     raise BrokerError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s")
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `timeout_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout_s)
+
+
 class LocalBroker:
     """Start with `start()`, stop with `stop()`; `kind` says which broker runs ('mosquitto' or 'amqtt')."""
 
@@ -122,12 +132,7 @@ class LocalBroker:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
+            stop_process(self._process)
             self._process = None
         if self._amqtt_loop is not None and self._amqtt_broker is not None:
             future = asyncio.run_coroutine_threadsafe(self._amqtt_broker.shutdown(), self._amqtt_loop)

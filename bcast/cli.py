@@ -24,6 +24,9 @@ _SUBCOMMANDS: list[tuple[str, str, str | None]] = [
     ("broadcast_server.server_cli", "app", None),  # server
     ("broadcast_server.report_cli", "app", None),  # report coverage
     ("broadcast_server.schedule_cli", "app", None),  # schedule apply, export, preview
+    ("broadcast_server.accounts_cli", "app", None),  # user add/list, token create/revoke
+    ("broadcast_server.broker_auth.cli", "app", None),  # broker write-files, enrol-token, revoke
+    ("broadcast_server.keys_cli", "app", None),  # keys generate, show-public, rotate, push
     ("speaker_agent.cli", "app", None),  # agent
     ("firmware_sim.cli", "app", "sim"),
     ("audio.cli", "tts_app", "tts"),

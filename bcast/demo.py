@@ -33,6 +33,28 @@ class DemoError(RuntimeError):
     """The demo could not finish; the message says which step failed."""
 
 
+def admin_headers(engine: Any, username: str = "demo-admin") -> dict[str, str]:
+    """HTTP headers of an unscoped administrator's new API token in this database (the account made if missing).
+
+    For the demos and tests that drive the API: every /api/v1 route but health and audio needs an account.
+    """
+    import secrets
+
+    from sqlmodel import select
+
+    from broadcast_server.accounts.principal import Role
+    from broadcast_server.accounts.service import create_user, issue_token
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.models import User
+
+    with session_scope(engine) as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            user = create_user(session, username=username, password=secrets.token_urlsafe(24), role=Role.ADMIN)
+        plain, _ = issue_token(session, user.id, name="demo")
+    return {"Authorization": f"Bearer {plain}"}
+
+
 @dataclass
 class DemoResult:
     clusters: int
@@ -138,6 +160,7 @@ async def _run(
     from broadcast_server.runtime import Runtime
     from broadcast_server.services.fleet_import import import_fleet
     from broadcast_server.settings import get_settings
+    from broadcast_server.signing.keyring import load_or_create_keyring
     from firmware_sim.fleet_sim import FleetSimulation
     from firmware_sim.scenario import pick_offline
 
@@ -148,6 +171,7 @@ async def _run(
         mqtt_host=broker.host,
         mqtt_port=broker.port,
         public_url=f"http://127.0.0.1:{http_port}",
+        signing_key_file=workdir / "signing-keys.json",
     )
     fleet_file = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True)
     rows = fleet_file.rows
@@ -171,16 +195,18 @@ async def _run(
         topic_root=settings.topic_root,
         offline=offline,
         seed=seed,
+        trusted_keys=load_or_create_keyring(settings.signing_key_file).trusted_public_keys,  # signed commands only
     )
     try:
         await sim.start(connect_timeout_s=timeout_s / 2)
-        async with httpx.AsyncClient(base_url=settings.public_url, timeout=60) as api:
+        async with httpx.AsyncClient(base_url=settings.public_url, timeout=60, headers=admin_headers(engine)) as api:
             bulletin = api_ok(
                 await api.post(
                     "/api/v1/bulletins",
                     json={"title": "Thông báo chuyển đổi số", "text": DEMO_TEXT, "category": "Chuyển đổi số"},
                 )
             )
+            api_ok(await api.post(f"/api/v1/bulletins/{bulletin['id']}/submit"))
             api_ok(await api.post(f"/api/v1/bulletins/{bulletin['id']}/approve"))
             districts = api_ok(await api.get("/api/v1/units", params={"level": "district"}))
             broadcast = api_ok(

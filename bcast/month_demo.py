@@ -79,7 +79,7 @@ async def _run(
     clock.restart()
 
     sent: set[str] = set()
-    async with httpx.AsyncClient(base_url=settings.public_url, timeout=60) as api:
+    async with httpx.AsyncClient(base_url=settings.public_url, timeout=60, headers=stage.api_headers) as api:
         districts = api_ok(await api.get("/api/v1/units", params={"level": "district"}))
         for i, moment in enumerate(airings):
             delay = (moment - clock.now()).total_seconds()

@@ -29,6 +29,7 @@ SLOW_SPEED = 20.0  # while programmes air: 20 virtual seconds per real second
 FAST_SPEED = 50_000.0  # between programmes
 AIRING_MARGIN = timedelta(minutes=3)  # run slowly from a little before an airing to a little after
 EMERGENCY_SPAN = (timedelta(seconds=2), timedelta(seconds=20))  # real time before and after the alert is sent
+ALERT_REPEATS = 2
 MAX_LATE_WALL_S = 0.25  # lateness below a quarter of a real second is event-loop jitter, not lateness
 
 
@@ -237,7 +238,7 @@ async def _run(
 
         async def fire() -> None:
             await sleep_until(moment)
-            async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as api:
+            async with httpx.AsyncClient(base_url=settings.public_url, timeout=30, headers=stage.api_headers) as api:
                 districts = api_ok(await api.get("/api/v1/units", params={"level": "district"}))
                 sent_virtual = clock.now()
                 broadcast = api_ok(
@@ -247,6 +248,10 @@ async def _run(
                             "bulletin_id": alert_id,
                             "target": {"unit_ids": [d["id"] for d in districts]},
                             "ttl_s": 86400,
+                            # As a district would send a storm warning: twice, ten minutes apart, at full level.
+                            "repeat_times": ALERT_REPEATS,
+                            "repeat_interval_min": 10,
+                            "volume": 100,
                         },
                     )
                 )
@@ -309,9 +314,11 @@ async def _run(
         if cut is not None and len(cut_window) == 2 and cut_window[0] <= sent < cut_window[1]:
             unreachable = {c for c in online if communes[c] == cut.commune}
         alert_plays = [rec for rec in truth if rec.broadcast_id == emergency_info["broadcast_id"]]
-        starts = [
-            clock.wall_seconds_between(sent, rec.started_at) for rec in alert_plays if rec.cluster_id not in unreachable
-        ]
+        first_play: dict[str, datetime] = {}
+        for rec in alert_plays:
+            first_play[rec.cluster_id] = min(rec.started_at, first_play.get(rec.cluster_id, rec.started_at))
+        starts = [clock.wall_seconds_between(sent, t) for c, t in first_play.items() if c not in unreachable]
+        plays_per_cluster = Counter(rec.cluster_id for rec in alert_plays if rec.completed)
         stops = [r for r in reports if r.status == "stopped" and "on_interrupt=" in (r.reason or "")]
         interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in stops)
         durations = {f"{p.entry_id}#{p.item_index}": p.audio.duration_s for plays in preview.values() for p in plays}
@@ -319,7 +326,10 @@ async def _run(
         document["emergency"] = {
             "at": sent.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
             "clusters_targeted": len(online),
-            "clusters_started": len({rec.cluster_id for rec in alert_plays}),
+            "clusters_started": len(first_play),
+            "clusters_played_every_repeat": sum(1 for n in plays_per_cluster.values() if n == ALERT_REPEATS),
+            "plays_at_forced_volume": sum(1 for rec in alert_plays if rec.volume == 100),
+            "plays": len(alert_plays),
             "clusters_cut_off_at_the_time": len(unreachable),
             "interrupted": dict(interrupted),
             "interrupted_handled_as_configured": handled,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bcast.broker import LocalBroker, free_port
-from bcast.demo import ServerThread
+from bcast.demo import ServerThread, admin_headers
 
 
 @dataclass
@@ -20,6 +20,7 @@ class Stage:
     communes: dict[str, str]  # cluster id -> commune (or district where there is no commune level)
     offline: set[str]
     http_port: int
+    api_headers: dict[str, str]  # an administrator's API token, for the demo's own API calls
     runtime: Any = None
     sim: Any = None
 
@@ -53,6 +54,7 @@ def prepare(
         mqtt_host=broker.host,
         mqtt_port=broker.port,
         public_url=f"http://127.0.0.1:{http_port}",
+        signing_key_file=workdir / "signing-keys.json",
         **settings,
     )
     rows = parse_fleet(decode_fleet_bytes(Path(fleet).read_bytes()), rename_duplicates=True).rows
@@ -67,6 +69,7 @@ def prepare(
         communes={r.cluster_id: r.commune or r.district for r in rows},
         offline=pick_offline([r.cluster_id for r in rows], offline_fraction, seed),
         http_port=http_port,
+        api_headers=admin_headers(engine),
     )
 
 
@@ -83,6 +86,7 @@ async def start(
     """Agents first (the broker then keeps their sessions for what the server sends), then the server."""
     from broadcast_server.api.app import create_app
     from broadcast_server.runtime import Runtime
+    from broadcast_server.signing.keyring import load_or_create_keyring
     from firmware_sim.fleet_sim import FleetSimulation
 
     stage.runtime = Runtime.from_settings(stage.settings, engine=stage.engine)
@@ -100,6 +104,7 @@ async def start(
         communes=stage.communes,
         clock=clock,
         heartbeat_interval_s=30.0,
+        trusted_keys=load_or_create_keyring(stage.settings.signing_key_file).trusted_public_keys,  # signed only
     )
     await stage.sim.start(connect_timeout_s=60)
     server = ServerThread(create_app(stage.runtime), stage.http_port)

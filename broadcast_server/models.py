@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
+from broadcast_server.accounts.principal import Role
 from broadcast_server.db.types import UTCDateTime, utcnow
 
 # Deterministic constraint names: Alembic needs them to alter constraints later (SQLite batch mode too).
@@ -55,8 +56,13 @@ class Priority(StrEnum):
 
 
 class BulletinStatus(StrEnum):
+    """Approval workflow (Thông tư 39): draft → submitted → approved, or submitted → returned → edited → submitted."""
+
     DRAFT = "draft"
+    SUBMITTED = "submitted"  # waiting in the approval queue
     APPROVED = "approved"
+    RETURNED = "returned"  # sent back with a review comment
+    EDITED = "edited"  # changed after a return, not yet submitted again
 
 
 class BroadcastStatus(StrEnum):
@@ -164,6 +170,12 @@ class Bulletin(SQLModel, table=True):
     status: str = Field(default=BulletinStatus.DRAFT.value, sa_type=String(16))
     audio_asset_id: str | None = _id_column(default=None, foreign_key="audio_asset.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Added in 0004 (accounts and approval). NULL owner: made before accounts, seen only by unscoped accounts.
+    owner_unit_id: int | None = Field(default=None, foreign_key="admin_unit.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
+    reviewed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    review_comment: str | None = Field(default=None, sa_type=Text)
 
 
 class Broadcast(SQLModel, table=True):
@@ -185,6 +197,10 @@ class Broadcast(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     status: str = Field(default=BroadcastStatus.DISPATCHING.value, sa_type=String(16))
+    # 0006: an alert may repeat (1-10 plays, interval_s apart) and force the output level while it plays.
+    repeat_times: int = 1
+    repeat_interval_s: int = 0
+    volume: int | None = None
 
 
 class Delivery(SQLModel, table=True):
@@ -451,3 +467,142 @@ class ClusterSchedule(SQLModel, table=True):
     digest: str = Field(sa_type=String(64))
     window_end: datetime = Field(sa_type=UTCDateTime)
     pushed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ------------------------------------------------------------------------------- accounts and audit (0004)
+
+USERNAME_LENGTH = 64
+
+
+class User(SQLModel, table=True):
+    """An account: its role and the unit whose subtree it may touch (NULL: the whole tree)."""
+
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+    __table_args__ = (_one_of("role", Role),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_type=String(USERNAME_LENGTH), unique=True)
+    display_name: str = Field(default="", sa_type=String(NAME_LENGTH))
+    password_hash: str = Field(sa_type=String(255))
+    role: str = Field(sa_type=String(16))
+    scope_unit_id: int | None = Field(default=None, foreign_key="admin_unit.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    """A token for integrations, acting as its user; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    name: str = Field(sa_type=String(NAME_LENGTH))
+    token_hash: str = Field(sa_type=String(64), unique=True)  # sha256 hex of the plain token
+    prefix: str = Field(sa_type=String(16))  # the first characters, so people can tell tokens apart
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A console sign-in, kept on the server; the row id is the SHA-256 of the cookie value."""
+
+    __tablename__ = "web_session"
+
+    id: str = Field(sa_type=String(64), primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    csrf_token: str = Field(sa_type=String(64))
+    ip: str | None = Field(default=None, sa_type=String(64))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, kept in the database so every server replica throttles alike."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "at"),
+        Index("ix_login_attempt_ip_at", "ip", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)
+    username: str = Field(sa_type=String(USERNAME_LENGTH))
+    ip: str = Field(sa_type=String(64))
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    succeeded: bool = False
+
+
+class AuditEntry(SQLModel, table=True):
+    """One audited action: who, when, from where, what. Append-only (a PostgreSQL trigger refuses changes)."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_BIG_ID)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(sa_type=String(USERNAME_LENGTH))  # username, or "cli" / "system"
+    user_id: int | None = Field(default=None, index=True)  # no foreign key: entries outlive accounts
+    role: str | None = Field(default=None, sa_type=String(16))
+    via: str = Field(sa_type=String(16))  # session, token, cli, system
+    ip: str | None = Field(default=None, sa_type=String(64))
+    action: str = Field(sa_type=String(64), index=True)  # e.g. "bulletin.approve"
+    object_type: str = Field(sa_type=String(32))
+    object_id: str | None = Field(default=None, sa_type=String(ID_LENGTH))
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    unit_id: int | None = Field(default=None, index=True)  # the unit concerned, for scoping; no foreign key
+
+
+# ------------------------------------------------------------------------------------------ broker security
+
+
+class ClusterCredential(SQLModel, table=True):
+    """A cluster's MQTT account: only the broker's ``$7$`` hash is kept, never the password.
+
+    A cluster has at most one credential not revoked; re-enrolment revokes the old one, so the rows are
+    its history."""
+
+    __tablename__ = "cluster_credential"
+    __table_args__ = (
+        Index(
+            "uq_cluster_credential_active",
+            "cluster_id",
+            unique=True,
+            sqlite_where=sql_text("revoked_at IS NULL"),
+            postgresql_where=sql_text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: str = _id_column(foreign_key="cluster.id", index=True)
+    username: str = Field(sa_type=String(100))
+    broker_hash: str = Field(sa_type=String(200))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EnrolmentToken(SQLModel, table=True):
+    """A one-time token a technician gives a new receiver box; only its SHA-256 is kept."""
+
+    __tablename__ = "enrolment_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: str = _id_column(foreign_key="cluster.id", index=True)
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, sa_type=String(NAME_LENGTH))  # account name, or "cli"
+
+
+class BrokerServerAccount(SQLModel, table=True):
+    """The server's own MQTT account(s): everything under the topic root. Only the broker hash is kept."""
+
+    __tablename__ = "broker_server_account"
+
+    username: str = Field(sa_type=String(100), primary_key=True)
+    broker_hash: str = Field(sa_type=String(200))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 
 from broadcast_server.db.engine import make_engine
 from broadcast_server.messaging.mqtt_bus import MqttBus
+from broadcast_server.replicas.dispatch_sweeper import DispatchSweeper
+from broadcast_server.replicas.leadership import Leadership
 from broadcast_server.scheduling.push import SchedulePusher
 from broadcast_server.services.ingest import IngestWorker
 from broadcast_server.settings import Settings
@@ -26,6 +28,9 @@ class Runtime:
     bus: MqttBus | None = None
     ingest: IngestWorker | None = None
     pusher: SchedulePusher | None = None
+    # With replicas on PostgreSQL only the leader pushes schedules and resends unfinished broadcasts.
+    leadership: Leadership | None = None
+    sweeper: DispatchSweeper | None = None
     # What time it is for dispatch and schedules: the system clock, or the demo's accelerated one.
     clock: Clock = field(default_factory=SystemClock)
     push_poll_s: float = 1.0
@@ -41,18 +46,12 @@ class Runtime:
         """Connect to the broker and start storing what clusters send."""
         if with_mqtt:
             s = self.settings
-            self.bus = MqttBus(
-                s.mqtt_host,
-                s.mqtt_port,
-                topic_root=s.topic_root,
-                username=s.mqtt_username,
-                password=s.mqtt_password,
-                client_id=s.mqtt_client_id,
-            )
+            self.leadership = Leadership(self.engine, name=s.mqtt_client_id)
+            self.bus = MqttBus.from_settings(s)
             from broadcast_server.health.monitor import HealthMonitor
 
             health = HealthMonitor.from_environment(self.engine, heartbeat_interval_s=s.heartbeat_interval_s)
-            self.ingest = IngestWorker(self.engine, self.bus.events, health=health)
+            self.ingest = IngestWorker(self.engine, self.bus.events, health=health, acknowledge=self.bus.acknowledge)
             self.ingest.start()
             self.bus.start()
             self.pusher = SchedulePusher(
@@ -63,13 +62,30 @@ class Runtime:
                 interval=timedelta(seconds=s.schedule_push_interval_s),
                 window=timedelta(hours=s.schedule_window_h),
                 poll_s=self.push_poll_s,
+                is_leader=self.leadership.check,
+                watch_other_replicas=not self.leadership.single_server,
             )
             self.pusher.start()
+            # In a thread: resending waits for the broker's acknowledgements.
+            self.sweeper = DispatchSweeper(
+                self.engine,
+                self.bus,
+                s.public_url,
+                self.clock.now,
+                self.leadership,
+                every_s=s.dispatch_sweep_s,
+                grace=timedelta(seconds=s.dispatch_grace_s),
+            )
+            self.sweeper.start()
         self.started = True
 
     def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
         if self.pusher is not None:
             self.pusher.stop()
+        if self.leadership is not None:
+            self.leadership.release()  # another replica takes the lead at once
         if self.bus is not None:
             self.bus.stop()
         if self.ingest is not None:

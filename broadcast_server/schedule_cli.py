@@ -28,10 +28,13 @@ def apply_command(
     from rich.console import Console
     from rich.markup import escape
 
+    from broadcast_server.accounts.principal import CLI_PRINCIPAL
+    from broadcast_server.audit.log import record
     from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.scheduling.apply import apply_schedule
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
     from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
 
     out, err = Console(), Console(stderr=True)
@@ -52,6 +55,22 @@ def apply_command(
                         dry_run=dry_run,
                         progress=lambda what: status.update(f"Đang tạo âm thanh: {escape(what)}"),
                     )
+                    if result.applied and not dry_run and (result.created or result.updated):
+                        # Applying the same file again changes nothing, so it leaves no trace either.
+                        record(
+                            session,
+                            principal=CLI_PRINCIPAL,
+                            action="schedule.apply",
+                            object_type="schedule_file",
+                            object_id=file.name[:64],
+                            detail={
+                                "path": str(file.resolve()),
+                                "created": result.created,
+                                "updated": result.updated,
+                                "unchanged": result.unchanged,
+                                "conflicts": len(result.conflicts),
+                            },
+                        )
             except (ScheduleFileError, UnicodeDecodeError) as exc:
                 problems = getattr(exc, "problems", [str(exc)])
                 err.print(f"[bold red]Tệp {escape(file.name)} có {len(problems)} lỗi, chưa áp dụng gì:[/]")
@@ -62,7 +81,7 @@ def apply_command(
                 when = c.first_at.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
                 err.print(
                     f"[yellow]Chồng giờ:[/] {c.first_slot} và {c.second_slot} trên {c.clusters} cụm loa "
-                    f"(lần đầu {when}, chồng {c.overlap_s:.0f} giây). Quy tắc: {escape(_rule_vi(c.rule))}."
+                    f"(lần đầu {when}, chồng {c.overlap_s:.0f} giây). Quy tắc: {escape(rule_in_vietnamese(c.rule))}."
                 )
             if not result.applied:
                 if dry_run:
@@ -73,22 +92,6 @@ def apply_command(
                 )
                 raise typer.Exit(EXIT_CONFLICTS)
             out.print(f"{file.name}: thêm {result.created}, sửa {result.updated}, giữ nguyên {result.unchanged}.")
-
-
-_RULES_VI = {
-    "insert goes in at the next item boundary of the background programme, which then resumes": (
-        "mục chèn phát khi mục đang phát của chương trình nền kết thúc, rồi chương trình nền phát tiếp"
-    ),
-    "background programme starts after the insert ends": "chương trình nền bắt đầu sau khi mục chèn kết thúc",
-    "the later entry is queued and starts when the earlier one ends": (
-        "chương trình sau xếp hàng, phát khi chương trình trước kết thúc"
-    ),
-}
-
-
-def _rule_vi(rule: str) -> str:
-    """The planner's rule (English, shared with the API) in Vietnamese for the person at the console."""
-    return _RULES_VI.get(rule, rule)
 
 
 @schedule_app.command("export")

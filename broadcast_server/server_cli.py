@@ -33,6 +33,8 @@ def server(
     settings = get_settings()
     upgrade(settings.database_url)
     runtime = Runtime.from_settings(settings)
+    if _first_admin(runtime.engine, settings):
+        err.print(f"Đã tạo tài khoản quản trị đầu tiên: [bold]{settings.admin_username}[/]")
     try:
         runtime.start()
     except BusError as exc:
@@ -42,3 +44,12 @@ def server(
         uvicorn.run(create_app(runtime, manage_runtime=False), host=host, port=port, log_level="info")
     finally:
         runtime.stop()
+
+
+def _first_admin(engine, settings) -> bool:
+    """Create the first administrator from BCAST_ADMIN_USERNAME / BCAST_ADMIN_PASSWORD when no account exists."""
+    from broadcast_server.accounts.service import ensure_first_admin
+    from broadcast_server.db.session import session_scope
+
+    with session_scope(engine) as session:
+        return ensure_first_admin(session, settings.admin_username, settings.admin_password) is not None

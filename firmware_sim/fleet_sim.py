@@ -38,6 +38,7 @@ from firmware_sim.network import FaultyTransport, HttpFaults
 from firmware_sim.origin import AudioOrigin
 from firmware_sim.scenario import Dispatch, FleetMember, Scenario, Selection
 from mqtt_contract import Channel, Topics, encode
+from mqtt_contract.signing import CommandSigner
 from speaker_agent.agent import Agent
 from speaker_agent.clock import Clock, SystemClock, isoformat
 from speaker_agent.config import AgentConfig
@@ -88,8 +89,13 @@ class FleetSimulation:
         broker: Any = None,
         agent_options: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
+        trusted_keys: Iterable[str] | None = None,
     ) -> None:
         communes = communes or {}
+        # The simulator signs its own dispatches. Given `trusted_keys` (e.g. the server's public key), its
+        # agents trust those and the simulator's key and refuse anything else; without, they trust no key.
+        self.signer = CommandSigner.generate()
+        self.trusted_keys = None if trusted_keys is None else [self.signer.public_key, *trusted_keys]
         self.clock = clock  # shared by all agents (e.g. an AcceleratedClock); None: the system clock
         self.cluster_ids = list(cluster_ids)
         self._position = {cid: i for i, cid in enumerate(self.cluster_ids)}
@@ -105,6 +111,8 @@ class FleetSimulation:
         self.scenario = scenario or Scenario(seed=seed)
         self.rng = random.Random(self.scenario.seed)
         self.agent_options = {"cache_min_free_bytes": 0, **(agent_options or {})}
+        if self.trusted_keys is not None:
+            self.agent_options.setdefault("trusted_keys", " ".join(self.trusted_keys))
         self.clusters: dict[str, SimulatedCluster] = {}
         self.faults = HttpFaults()
         # A few agents per HTTP client, with a small pool each: httpcore rescans every pooled connection
@@ -365,7 +373,7 @@ class FleetSimulation:
                 },
             }
             info = client.publish(
-                self.topics.for_cluster(cid, Channel.COMMAND), encode(Channel.COMMAND, command), qos=1
+                self.topics.for_cluster(cid, Channel.COMMAND), encode(Channel.COMMAND, self.signer.sign(command)), qos=1
             )
             self._outstanding.add(info.mid)
             commands[cid] = command["id"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import fastjsonschema
 
+from mqtt_contract.times import parse_time
 from mqtt_contract.topics import Channel
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # a 48-hour schedule window is a few KB; larger payloads are refused unread
@@ -29,9 +31,29 @@ def schema_document(channel: Channel) -> dict[str, Any]:
     return json.loads(text)
 
 
+def _is_time(text: str) -> bool:
+    """A date-time the receiver can use: fastjsonschema's pattern alone lets "0000-01-01T00:00:00Z" through."""
+    try:
+        parse_time(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
 @cache
 def _validator(channel: Channel):
-    return fastjsonschema.compile(schema_document(channel))
+    return fastjsonschema.compile(schema_document(channel), formats={"date-time": _is_time})
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf, which no column, report or JSON response can hold
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def validate(channel: Channel, message: dict[str, Any]) -> dict[str, Any]:
@@ -53,8 +75,10 @@ def decode(channel: Channel, payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidMessage(channel, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        message = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        message = json.loads(payload, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:  # "[[[[..." a few thousand deep: would escape and kill the caller's thread
+        raise InvalidMessage(channel, "JSON nested too deeply") from None
+    except ValueError as exc:  # bad UTF-8 or JSON, NaN, Infinity, 1e999, an integer of over 4300 digits
         raise InvalidMessage(channel, f"not JSON ({exc})") from None
     if not isinstance(message, dict):
         raise InvalidMessage(channel, "not a JSON object")

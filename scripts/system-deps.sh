@@ -13,6 +13,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # The tests also open the quarterly report in LibreOffice (`scripts/system-deps.sh test`).
 if [ "${1:-}" = "test" ]; then
   command -v soffice >/dev/null 2>&1 || need+=(libreoffice-calc)
+  # The console's end-to-end test drives Debian's Chromium through Playwright (no browser download).
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -32,7 +32,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from mqtt_contract import QOS, Channel, InvalidMessage, Topics, decode, encode
 from speaker_agent.cache import AudioCache
 from speaker_agent.clock import Clock, SystemClock, isoformat, parse_time
+from speaker_agent.command_auth import CommandGate, CommandRefused, KeySetRefused, Redelivered
 from speaker_agent.config import AgentConfig
 from speaker_agent.downloader import Downloader, DownloadError
-from speaker_agent.mqtt_loop import AsyncioPahoDriver
+from speaker_agent.mqtt_loop import AsyncioPahoDriver, secure_agent_client
 from speaker_agent.outbox import Outbox
 from speaker_agent.player import Player, PlayerError, PlayOutcome
 from speaker_agent.playout.plan import AudioRef
@@ -129,6 +130,8 @@ class Agent:
         self.topics = Topics(config.topic_root)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = AgentState(config.data_dir / "state.json")
+        self.gate = CommandGate(config.trusted_public_keys, config.data_dir, self.state)
+        self.refused = 0  # commands refused since start (unsigned, foreign, replayed, malformed)
         self.cache = AudioCache(
             config.data_dir / "cache",
             max_bytes=config.cache_max_bytes,
@@ -157,6 +160,7 @@ class Agent:
         self.runner = ScheduleRunner(self.schedule, self.clock, self, self._fetch_scheduled, self._report)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[str] = set()
+        self._repeating: dict[str, asyncio.Task[Any]] = {}  # repeating plays, so a stop ends their repeats
         self._pending_acks: dict[int, str] = {}
         self._ack_waiters: dict[int, asyncio.Future[None]] = {}
         self._stopping = False
@@ -271,8 +275,7 @@ class Agent:
         )
         client.max_queued_messages_set(MAX_QUEUED)
         client.max_inflight_messages_set(MAX_INFLIGHT)
-        if self.config.mqtt_username:
-            client.username_pw_set(self.config.mqtt_username, self.config.mqtt_password)
+        secure_agent_client(client, self.config)  # account (configured or enrolled) and TLS
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -473,10 +476,21 @@ class Agent:
         except InvalidMessage as exc:
             self._reject(message.payload, exc.reason)
             return
+        try:
+            self.gate.check(command, redelivered=bool(message.dup), now_ts=self.clock.now().timestamp())
+        except Redelivered:
+            return
+        except CommandRefused as exc:
+            self._refuse(command["id"], exc.reason)
+            return
         if self.state.is_known(command["id"]) or command["id"] in self._in_hand:
             return  # QoS 1 may deliver twice, and a restart may see a command again: act on it once
         if not self._expired_on_arrival(command):
-            self.state.accept(command)  # on disk before paho acknowledges it to the broker
+            if not self.state.accept(command):  # on disk before paho acknowledges it to the broker
+                # A full disk: a command that cannot be journaled is not taken on; say so at once.
+                self.last_error = f"disk full, command refused: {self.state.save_error}"[:500]
+                self._finish(command["id"], "failed", broadcast_id=_broadcast_of(command), reason=self.last_error)
+                return
             self._begin(command)
 
     def _expired_on_arrival(self, command: dict[str, Any]) -> bool:
@@ -497,7 +511,7 @@ class Agent:
 
     def _resume_pending(self) -> None:
         """After a restart: finish what was reported already, resume the rest, report the expired."""
-        reported = {r.get("command_id") for r in self.outbox.pending()}
+        reported = {r.get("command_id") for r in self.outbox.pending() if _is_final(r)}
         for command_id, command in list(self.state.pending.items()):
             if command_id in self._in_hand:
                 continue
@@ -513,13 +527,34 @@ class Agent:
                 self._begin(command)
 
     def _reject(self, payload: bytes, reason: str) -> None:
-        command_id = "unknown"
+        claimed = None
         with contextlib.suppress(Exception):
             candidate = json.loads(payload).get("id")
             if isinstance(candidate, str) and candidate:
-                command_id = candidate
-        log.warning("%s: refused command %s: %s", self.cluster_id, command_id, reason)
-        self._report(command_id, "rejected", reason=f"malformed command: {reason}"[:500])
+                claimed = candidate
+        self._refuse(claimed, f"malformed command: {reason}")
+
+    def _refuse(self, claimed_id: str | None, reason: str) -> None:
+        """Report a command that is not carried out (`rejected`) and count it in the heartbeat's last_error.
+
+        While signatures are enforced an unproven command's id proves nothing, so the report goes under a
+        generated id naming the claimed one: a forger must not settle a real delivery as rejected."""
+        self.refused += 1
+        command_id = claimed_id or ""
+        if self.gate.enforcing or not claimed_id:
+            command_id = f"refused-{uuid.uuid4().hex[:16]}"
+            reason = f"{reason} (command id {claimed_id!r})" if claimed_id else f"{reason} (no command id)"
+        self.last_error = f"refused {self.refused} command(s); last: {reason}"[:500]
+        log.warning("%s: refused command %s: %s", self.cluster_id, claimed_id, reason)
+        self._report(command_id, "rejected", reason=reason[:500])
+
+    def _adopt_keys(self, command: dict[str, Any]) -> None:
+        try:
+            kids = self.gate.adopt(command)
+        except KeySetRefused as exc:
+            self._finish(command["id"], "rejected", reason=exc.reason)
+            return
+        self._finish(command["id"], "applied", reason=f"trusted keys: {', '.join(kids)}")
 
     def _finish(self, command_id: str, status: str, **fields: Any) -> None:
         self._report(command_id, status, **fields)
@@ -586,6 +621,10 @@ class Agent:
                 stopped = holder is not None and not holder.done()
                 if stopped:
                     holder.cancel()  # type: ignore[union-attr]
+                for waiting in self._repeating.values():  # repeats waiting for their next turn end too
+                    if waiting is not holder and not waiting.done():
+                        waiting.cancel()
+                        stopped = True
                 self._finish(
                     command["id"], "stopped", reason="stopped current playback" if stopped else "nothing playing"
                 )
@@ -597,6 +636,8 @@ class Agent:
                 self._send_heartbeat()  # let the server see the new level now, not a minute later
             elif kind == "play":
                 await self._play(command)
+            elif kind == "keys":
+                self._adopt_keys(command)
             elif kind == "schedule":
                 self._apply_schedule(command)
         except asyncio.CancelledError:
@@ -607,40 +648,75 @@ class Agent:
             self._finish(command["id"], "failed", broadcast_id=_broadcast_of(command), reason=self.last_error)
 
     async def _play(self, command: dict[str, Any]) -> None:
+        """Fetch, then play once, or `repeat.times` times `repeat.interval_s` apart (an alert repeated)."""
         play = command["play"]
         command_id, broadcast_id = command["id"], play["broadcast_id"]
         audio = play["audio"]
-        sha256 = audio["sha256"]
         urgent = play["priority"] == "emergency"
         try:
             path = await self.downloader.fetch(
-                audio["url"], sha256, audio["size_bytes"], needed=self._needed_files, urgent=urgent
+                audio["url"], audio["sha256"], audio["size_bytes"], needed=self._needed_files, urgent=urgent
             )
         except DownloadError as exc:
             self.last_error = str(exc)[:500]
             self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
             return
-        due = parse_time(play["start_at"]) if play.get("start_at") else parse_time(command["issued_at"])
-        wait = (due - self.clock.now()).total_seconds()
-        if wait > 0:
-            await self.clock.sleep(wait)
-        await self._speaker.acquire(play["priority"])
+        first_due = parse_time(play["start_at"]) if play.get("start_at") else parse_time(command["issued_at"])
+        repeat = play.get("repeat") or {"times": 1, "interval_s": 0}
+        times = int(repeat["times"])
         task = asyncio.current_task()
+        if times > 1 and task is not None:
+            self._repeating[command_id] = task
+            task.add_done_callback(lambda _: self._repeating.pop(command_id, None))
+        for index in range(self.state.progress.get(command_id, 0), times):  # a restart goes on where it was
+            due = first_due + timedelta(seconds=index * int(repeat["interval_s"]))
+            wait = (due - self.clock.now()).total_seconds()
+            if wait > 0:
+                try:
+                    await self.clock.sleep(wait)
+                except asyncio.CancelledError:
+                    if self._stopping or index == 0:
+                        raise
+                    self._finish(
+                        command_id,
+                        "stopped",
+                        broadcast_id=broadcast_id,
+                        reason=f"stopped after {index} of {times} plays",
+                    )
+                    _uncancel()
+                    return
+            if not await self._play_once(command, path, due, index + 1, times):
+                return
+
+    async def _play_once(self, command: dict[str, Any], path: Path, due: datetime, repetition: int, times: int) -> bool:
+        """One play under the speaker lock; reports it. True if it played and more repetitions follow."""
+        play = command["play"]
+        command_id, broadcast_id = command["id"], play["broadcast_id"]
+        audio = play["audio"]
+        sha256 = audio["sha256"]
+        counted = {"repetition": repetition, "repetitions": times} if times > 1 else {}
+        await self._speaker.acquire(play["priority"])
         started: datetime | None = None
         try:
-            if parse_time(command["expires_at"]) <= self.clock.now():
+            if repetition == 1 and parse_time(command["expires_at"]) <= self.clock.now():
                 self._finish(command_id, "missed", broadcast_id=broadcast_id, reason="expired before it could play")
-                return
+                return False
             if not self.cache.verify(sha256):  # the file rotted or vanished since it was fetched
                 try:
                     path = await self.downloader.fetch(
-                        audio["url"], sha256, audio["size_bytes"], needed=self._needed_files, urgent=urgent
+                        audio["url"],
+                        sha256,
+                        audio["size_bytes"],
+                        needed=self._needed_files,
+                        urgent=play["priority"] == "emergency",
                     )
                 except DownloadError as exc:
-                    self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
-                    return
+                    self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500], **counted)
+                    return False
             self.cache.touch(sha256)
             self.playing = broadcast_id
+            if play.get("volume") is not None:  # forced for this broadcast (e.g. an alert at full level)
+                _set_player_volume(self.player, int(play["volume"]))
             started = self.clock.now()
             outcome = await self.player.play(path, float(audio["duration_s"]), label=broadcast_id)
         except asyncio.CancelledError:
@@ -657,27 +733,46 @@ class Agent:
                 played_s=round((ended - started).total_seconds(), 3) if started else 0.0,
                 late_s=_late(started, due) if started else None,
                 reason="interrupted",
+                **counted,
             )
-            if task is not None:
-                task.uncancel()
-            return
+            _uncancel()
+            return False
         except PlayerError as exc:
             self.last_error = str(exc)[:500]
-            self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500])
+            self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=str(exc)[:500], **counted)
             self._send_heartbeat()  # a technician should see an amplifier fault now, not a minute later
-            return
+            return False
         finally:
+            if play.get("volume") is not None:
+                _set_player_volume(self.player, self.volume)  # back to the cluster's own level
             self.playing = None
             self._speaker.release()
-        self._finish(
-            command_id,
-            "played",
-            broadcast_id=broadcast_id,
-            started_at=isoformat(outcome.started_at),
-            ended_at=isoformat(outcome.ended_at),
-            played_s=round(outcome.played_s, 3),
-            late_s=_late(outcome.started_at, due),
-        )
+        fields = {
+            "broadcast_id": broadcast_id,
+            "started_at": isoformat(outcome.started_at),
+            "ended_at": isoformat(outcome.ended_at),
+            "played_s": round(outcome.played_s, 3),
+            "late_s": _late(outcome.started_at, due),
+            **counted,
+        }
+        if repetition < times:
+            self._report(command_id, "played", **fields)  # one report per play; the command goes on
+            self.state.set_progress(command_id, repetition)
+            return True
+        self._finish(command_id, "played", **fields)
+        return False
+
+
+def _is_final(report: dict[str, Any]) -> bool:
+    """False for the report of one play of a repeating command that has more plays to go."""
+    return not (report.get("status") == "played" and report.get("repetition", 1) < report.get("repetitions", 1))
+
+
+def _uncancel() -> None:
+    """The task was cancelled on purpose (a preemption or stop it has reported): let it finish normally."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _set_player_volume(player: Player, volume: int) -> None:

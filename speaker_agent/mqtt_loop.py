@@ -11,13 +11,60 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
+
+if TYPE_CHECKING:
+    from speaker_agent.config import AgentConfig
 
 log = logging.getLogger(__name__)
 
 MISC_INTERVAL_S = 1.0
+MAX_PENDING_READS = 64  # TLS records already decrypted but unseen by select(), drained per readable event
+
+
+class MqttTlsError(ValueError):
+    """A TLS file for the broker connection is missing or unreadable; the message names it."""
+
+
+@dataclass(frozen=True)
+class MqttTls:
+    """TLS to the broker: a CA file (None: the system's CAs), an optional client certificate, the name check.
+
+    Without the name check the chain is still verified; only the broker's host name is not compared."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    check_hostname: bool = True
+
+    def context(self) -> ssl.SSLContext:
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.cert_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise MqttTlsError(f"cannot load the MQTT TLS files: {exc}") from None
+        context.check_hostname = self.check_hostname
+        return context
+
+
+def secure_client(client: mqtt.Client, *, username: str | None, password: str | None, tls: MqttTls | None) -> None:
+    """Set a client's broker account and TLS before it connects (shared by the agent and the server)."""
+    if username:
+        client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set_context(tls.context())
+
+
+def secure_agent_client(client: mqtt.Client, config: AgentConfig) -> None:
+    """The agent's account (from its configuration or its enrolment) and TLS options on a new client."""
+    secure_client(client, username=config.mqtt_username, password=config.mqtt_password, tls=config.mqtt_tls_options)
 
 
 class _MiscTicker:
@@ -70,7 +117,7 @@ class AsyncioPahoDriver:
 
     def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
         self._sock = sock
-        self._loop.add_reader(sock, client.loop_read)
+        self._loop.add_reader(sock, self._read)
         _ticker(self._loop).add(self)
 
     def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
@@ -79,6 +126,16 @@ class AsyncioPahoDriver:
             self._loop.remove_writer(sock)
         self._sock = None
         _ticker(self._loop).discard(self)
+
+    def _read(self) -> None:
+        self.client.loop_read()
+        # A TLS socket can hold decrypted bytes that select() does not report: read them now.
+        for _ in range(MAX_PENDING_READS):
+            sock = self._sock
+            pending = getattr(sock, "pending", None)
+            if pending is None or pending() <= 0:
+                break
+            self.client.loop_read()
 
     def _on_register_write(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
         self._loop.add_writer(sock, client.loop_write)

@@ -1,11 +1,18 @@
-"""Reports waiting for the broker's acknowledgement, kept on disk so a power cut loses none."""
+"""Reports waiting for the broker's acknowledgement, kept on disk so a power cut loses none.
+
+When the disk refuses a report (full), it is kept in memory and sent all the same: only a power cut
+before the broker has it would lose it then.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -13,26 +20,33 @@ class Outbox:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory  # made on the first report
+        self.unsaved: dict[str, dict[str, Any]] = {}  # reports the disk refused, by id, oldest first
 
     def put(self, report: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{report['id']}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            log.warning("report %s kept in memory only: %s", report["id"], exc)
+            self.unsaved[report["id"]] = report
 
     def remove(self, report_id: str) -> None:
+        self.unsaved.pop(report_id, None)
         (self.directory / f"{report_id}.json").unlink(missing_ok=True)
 
     def pending(self) -> list[dict[str, Any]]:
-        """Every stored report, oldest first; unreadable leftovers are dropped, not retried forever."""
+        """Every report waiting, oldest on disk first, then those in memory; unreadable leftovers are dropped."""
         reports = []
         for path in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime_ns):
             try:
                 reports.append(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, json.JSONDecodeError):
                 path.unlink(missing_ok=True)
-        return reports
+        return reports + list(self.unsaved.values())
 
     def __len__(self) -> int:
-        return sum(1 for _ in self.directory.glob("*.json"))
+        return sum(1 for _ in self.directory.glob("*.json")) + len(self.unsaved)

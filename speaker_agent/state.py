@@ -8,12 +8,17 @@ handed over is never lost, and one that was done is never done twice.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 REMEMBERED_COMMANDS = 512
+REPLAY_WINDOW = 1024  # signed commands' seqs remembered; an older seq than all of them is refused
+REPLAY_EXPIRED_MARGIN_S = 3600.0  # a seq is forgotten this long after its command expired (clock steps back)
 
 
 class AgentState:
@@ -25,6 +30,11 @@ class AgentState:
         self.volume: int | None = None
         self.done: deque[str] = deque(maxlen=REMEMBERED_COMMANDS)
         self.pending: dict[str, dict[str, Any]] = {}
+        self.progress: dict[str, int] = {}  # plays done of a pending command that repeats
+        # Replay window of signed commands: seq -> its expiry (epoch seconds); every seq <= floor is refused.
+        self.seq_floor = 0
+        self.seen_seqs: dict[int, float] = {}
+        self.save_error: str | None = None  # why the last save failed (a full disk), None once one works
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             self.seq = int(document.get("seq", 0))
@@ -32,8 +42,16 @@ class AgentState:
             pending = document.get("pending", {})
             if isinstance(pending, dict):
                 self.pending = {str(k): v for k, v in pending.items() if isinstance(v, dict)}
+            progress = document.get("progress", {})
+            if isinstance(progress, dict):
+                self.progress = {
+                    str(k): int(v) for k, v in progress.items() if isinstance(v, int) and k in self.pending
+                }
             volume = document.get("volume")
             self.volume = int(volume) if isinstance(volume, int) and 0 <= volume <= 100 else None
+            replay = document.get("replay") or {}
+            self.seq_floor = int(replay.get("floor", 0))
+            self.seen_seqs = {int(s): float(e) for s, e in replay.get("seen", [])}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError, AttributeError):
@@ -53,24 +71,66 @@ class AgentState:
     def is_done(self, command_id: str) -> bool:
         return command_id in self.done
 
-    def accept(self, command: dict[str, Any]) -> None:
-        """Remember a command before acting on it, so a restart resumes it."""
+    def accept(self, command: dict[str, Any]) -> bool:
+        """Remember a command before acting on it, so a restart resumes it; False if the disk refused it."""
         self.pending[command["id"]] = command
-        self.save()
+        if self.save():
+            return True
+        self.pending.pop(command["id"], None)
+        return False
 
     def mark_done(self, command_id: str) -> None:
         """The command has its outcome (already in the outbox): never act on it again."""
         self.pending.pop(command_id, None)
+        self.progress.pop(command_id, None)
         if command_id not in self.done:
             self.done.append(command_id)
         self.save()
+
+    def set_progress(self, command_id: str, plays_done: int) -> None:
+        """A repeating command played once more: after a power cut it goes on from there."""
+        self.progress[command_id] = plays_done
+        self.save()
+
+    def seq_seen(self, seq: int) -> bool:
+        """Whether a signed command with this seq was taken already, or is older than the replay window."""
+        return seq <= self.seq_floor or seq in self.seen_seqs
+
+    def record_seq(self, seq: int, expires_at: float, now: float) -> None:
+        """Remember a signed command's seq (saved with the next change of this file, before its ack).
+
+        Seqs of commands expired for a while are forgotten (expiry refuses those anyway); past
+        REPLAY_WINDOW entries the lowest go and the floor rises to them."""
+        self.seen_seqs[seq] = expires_at
+        for old, expiry in list(self.seen_seqs.items()):
+            if expiry < now - REPLAY_EXPIRED_MARGIN_S:
+                del self.seen_seqs[old]
+        while len(self.seen_seqs) > REPLAY_WINDOW:
+            lowest = min(self.seen_seqs)
+            del self.seen_seqs[lowest]
+            self.seq_floor = max(self.seq_floor, lowest)
 
     def set_volume(self, volume: int) -> None:
         self.volume = volume
         self.save()
 
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Write the file atomically; False (and `save_error`) when the disk refuses, never an exception."""
         tmp = self.path.with_suffix(".tmp")
-        document = {"seq": self.seq, "done": list(self.done), "pending": self.pending, "volume": self.volume}
-        tmp.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.path)
+        document = {
+            "seq": self.seq,
+            "done": list(self.done),
+            "pending": self.pending,
+            "progress": self.progress,
+            "volume": self.volume,
+            "replay": {"floor": self.seq_floor, "seen": sorted(self.seen_seqs.items())},
+        }
+        try:
+            tmp.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:  # a full or failing disk: memory stays right, the next save writes it all
+            self.save_error = f"cannot write {self.path.name}: {exc}"
+            log.warning("%s", self.save_error)
+            return False
+        self.save_error = None
+        return True

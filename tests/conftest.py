@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# Argon2 at its production cost makes account fixtures the slowest part of the suite; the tests of hashing
+# itself pass their own hasher. Set before any server module is imported (subprocess servers inherit it).
+os.environ.setdefault("BCAST_PASSWORD_HASH_PROFILE", "cheapest")
+
 POSTGRES_ADMIN_URL = os.environ.get("BCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -62,6 +66,18 @@ def engine(database_url: str):
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Servers started by tests keep their signing keys in the run's temp folder, not the user's data folder."""
+    previous = os.environ.get("BCAST_SIGNING_KEY_FILE")
+    os.environ["BCAST_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("keys") / "signing-keys.json")
+    yield
+    if previous is None:
+        os.environ.pop("BCAST_SIGNING_KEY_FILE", None)
+    else:
+        os.environ["BCAST_SIGNING_KEY_FILE"] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

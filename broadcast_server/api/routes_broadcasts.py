@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from sqlalchemy import func
 from sqlmodel import select
 
+from broadcast_server.accounts.principal import Action, Principal
+from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import BroadcastCreate, BroadcastOut, CoverageOut, CoverageRowOut
 from broadcast_server.domain.targeting import UnknownTarget
 from broadcast_server.models import Broadcast, Delivery
 from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
-from broadcast_server.services.dispatch import DispatchError, Target, create_broadcast, send_broadcast
+from broadcast_server.services.dispatch import (
+    DispatchError,
+    Repeat,
+    Target,
+    create_broadcast,
+    ensure_broadcast_in_scope,
+    send_broadcast,
+)
 
 router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
+Broadcaster = Annotated[Principal, Depends(require(Action.BROADCAST))]
 
 
 def _out(session, broadcast: Broadcast) -> BroadcastOut:
@@ -36,9 +48,17 @@ def _out(session, broadcast: Broadcast) -> BroadcastOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BroadcastOut)
 def create(
-    body: BroadcastCreate, session: SessionDep, runtime: RuntimeDep, background: BackgroundTasks
+    body: BroadcastCreate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+    principal: Broadcaster,
+    request: Request,
 ) -> BroadcastOut:
-    """Create the broadcast and its deliveries now; commands go out right after the response."""
+    """Create the broadcast and its deliveries now; commands go out right after the response.
+
+    Every target unit and cluster must lie in the caller's scope (403 naming the first that does not).
+    """
     if runtime.bus is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
     try:
@@ -48,6 +68,10 @@ def create(
             Target(tuple(body.target.unit_ids), tuple(body.target.cluster_ids)),
             ttl_s=body.ttl_s or runtime.settings.command_ttl_s,
             now=runtime.clock.now(),
+            principal=principal,
+            ip=client_ip(request),
+            repeat=Repeat(body.repeat_times, (body.repeat_interval_min or 0) * 60),
+            volume=body.volume,
         )
     except (DispatchError, UnknownTarget) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -57,7 +81,8 @@ def create(
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastOut)
-def read(broadcast_id: str, session: SessionDep) -> BroadcastOut:
+def read(broadcast_id: str, session: SessionDep, principal: PrincipalDep) -> BroadcastOut:
+    ensure_broadcast_in_scope(session, principal, broadcast_id)
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"broadcast {broadcast_id!r} does not exist")
@@ -65,7 +90,8 @@ def read(broadcast_id: str, session: SessionDep) -> BroadcastOut:
 
 
 @router.get("/{broadcast_id}/coverage", response_model=CoverageOut)
-def coverage(broadcast_id: str, session: SessionDep) -> CoverageOut:
+def coverage(broadcast_id: str, session: SessionDep, principal: PrincipalDep) -> CoverageOut:
+    ensure_broadcast_in_scope(session, principal, broadcast_id)
     try:
         result, states = broadcast_coverage(session, broadcast_id)
     except NotFound as exc:

@@ -1,15 +1,37 @@
-"""/api/v1/bulletins: create a text bulletin (speech is synthesised at once) and approve it."""
+"""/api/v1/bulletins: create a text bulletin (speech is synthesised at once), edit it, and the approval steps.
+
+Drafts go draft → submitted → approved, or submitted → returned (with a comment) → edited → submitted.
+Everything is scoped to the bulletin's owner unit: another commune's bulletin answers 403.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from sqlmodel import select
+
+from broadcast_server.accounts.principal import Action, Principal
+from broadcast_server.accounts.scope import visible_unit_ids
+from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
-from broadcast_server.api.schemas import BulletinCreate, BulletinOut
-from broadcast_server.models import AudioAsset, Bulletin
-from broadcast_server.services.bulletins import BulletinError, approve_bulletin, create_text_bulletin
+from broadcast_server.api.schemas import BulletinCreate, BulletinEdit, BulletinOut, BulletinReturn
+from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus
+from broadcast_server.services.bulletins import (
+    BulletinError,
+    BulletinNotFound,
+    BulletinStateError,
+    approve_bulletin,
+    create_text_bulletin,
+    edit_text_bulletin,
+    get_bulletin,
+    return_bulletin,
+    submit_bulletin,
+)
 
 router = APIRouter(prefix="/bulletins", tags=["bulletins"])
+Drafter = Annotated[Principal, Depends(require(Action.DRAFT_BULLETIN))]
+Approver = Annotated[Principal, Depends(require(Action.APPROVE_BULLETIN))]
 
 
 def _out(session, bulletin: Bulletin) -> BulletinOut:
@@ -17,8 +39,36 @@ def _out(session, bulletin: Bulletin) -> BulletinOut:
     return BulletinOut(**bulletin.model_dump(), duration_s=asset.duration_s if asset else None)
 
 
+def _http(exc: BulletinError) -> HTTPException:
+    if isinstance(exc, BulletinNotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, BulletinStateError):
+        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+@router.get("", response_model=list[BulletinOut])
+def list_(
+    session: SessionDep,
+    principal: PrincipalDep,
+    status_: Annotated[BulletinStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[BulletinOut]:
+    """Bulletins of the caller's scope, newest first; `status=submitted` is the approval queue."""
+    query = select(Bulletin).order_by(Bulletin.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+    visible = visible_unit_ids(session, principal)
+    if visible is not None:
+        query = query.where(Bulletin.owner_unit_id.in_(sorted(visible)))  # type: ignore[union-attr]
+    if status_ is not None:
+        query = query.where(Bulletin.status == status_.value)
+    return [_out(session, b) for b in session.exec(query)]
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BulletinOut)
-def create(body: BulletinCreate, session: SessionDep, runtime: RuntimeDep) -> BulletinOut:
+def create(
+    body: BulletinCreate, session: SessionDep, runtime: RuntimeDep, principal: Drafter, request: Request
+) -> BulletinOut:
+    """A draft of the caller's unit (or `owner_unit_id` in scope); an emergency from an approver is approved at once."""
     try:
         bulletin = create_text_bulletin(
             session,
@@ -29,24 +79,70 @@ def create(body: BulletinCreate, session: SessionDep, runtime: RuntimeDep) -> Bu
             priority=body.priority.value,
             voice=body.voice,
             target_lufs=runtime.settings.target_lufs,
+            principal=principal,
+            owner_unit_id=body.owner_unit_id,
+            ip=client_ip(request),
         )
     except BulletinError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise _http(exc) from None
     return _out(session, bulletin)
 
 
 @router.get("/{bulletin_id}", response_model=BulletinOut)
-def read(bulletin_id: str, session: SessionDep) -> BulletinOut:
-    bulletin = session.get(Bulletin, bulletin_id)
-    if bulletin is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"bulletin {bulletin_id!r} does not exist")
+def read(bulletin_id: str, session: SessionDep, principal: PrincipalDep) -> BulletinOut:
+    try:
+        return _out(session, get_bulletin(session, bulletin_id, principal))
+    except BulletinError as exc:
+        raise _http(exc) from None
+
+
+@router.patch("/{bulletin_id}", response_model=BulletinOut)
+def edit(
+    bulletin_id: str, body: BulletinEdit, session: SessionDep, runtime: RuntimeDep, principal: Drafter, request: Request
+) -> BulletinOut:
+    """Change a draft or a returned bulletin (a returned one becomes 'edited'; submit it again)."""
+    try:
+        bulletin = edit_text_bulletin(
+            session,
+            runtime.settings.audio_dir,
+            bulletin_id,
+            principal,
+            title=body.title,
+            text=body.text,
+            category=body.category,
+            voice=body.voice,
+            target_lufs=runtime.settings.target_lufs,
+            ip=client_ip(request),
+        )
+    except BulletinError as exc:
+        raise _http(exc) from None
     return _out(session, bulletin)
+
+
+@router.post("/{bulletin_id}/submit", response_model=BulletinOut)
+def submit(bulletin_id: str, session: SessionDep, principal: Drafter, request: Request) -> BulletinOut:
+    """Put the bulletin in the approval queue."""
+    try:
+        return _out(session, submit_bulletin(session, bulletin_id, principal, ip=client_ip(request)))
+    except BulletinError as exc:
+        raise _http(exc) from None
 
 
 @router.post("/{bulletin_id}/approve", response_model=BulletinOut)
-def approve(bulletin_id: str, session: SessionDep) -> BulletinOut:
+def approve(bulletin_id: str, session: SessionDep, principal: Approver, request: Request) -> BulletinOut:
+    """Approve a submitted bulletin of the caller's scope."""
     try:
-        bulletin = approve_bulletin(session, bulletin_id)
+        return _out(session, approve_bulletin(session, bulletin_id, principal, ip=client_ip(request)))
     except BulletinError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    return _out(session, bulletin)
+        raise _http(exc) from None
+
+
+@router.post("/{bulletin_id}/return", response_model=BulletinOut)
+def return_(
+    bulletin_id: str, body: BulletinReturn, session: SessionDep, principal: Approver, request: Request
+) -> BulletinOut:
+    """Send a submitted bulletin back to its author with a comment."""
+    try:
+        return _out(session, return_bulletin(session, bulletin_id, principal, body.comment, ip=client_ip(request)))
+    except BulletinError as exc:
+        raise _http(exc) from None

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
+from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
+from broadcast_server.api.auth import PrincipalDep
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.health.config import get_health_settings
 from broadcast_server.health.fleet_view import fleet_status, uptime
@@ -64,11 +66,22 @@ class UptimeOut(BaseModel):
 
 
 @router.get("/status", response_model=FleetStatusOut)
-def status_(session: SessionDep, runtime: RuntimeDep, only_offline: bool = False) -> FleetStatusOut:
-    """Every commune with its offline clusters (since when, last seen, last error, drops in 7 days)."""
+def status_(
+    session: SessionDep, runtime: RuntimeDep, principal: PrincipalDep, only_offline: bool = False
+) -> FleetStatusOut:
+    """Every commune of the caller's scope with its offline clusters (since when, last seen, last error, drops)."""
     settings = get_health_settings()
     view = fleet_status(session, datetime.now(UTC), clock_offset_threshold_s=settings.clock_offset_threshold_s)
-    health = runtime.ingest.health if runtime.ingest is not None else None
+    units, clusters = visible_unit_ids(session, principal), visible_cluster_ids(session, principal)
+
+    def notes(found) -> list[ClusterNoteOut]:
+        return [ClusterNoteOut(**vars(n)) for n in found if clusters is None or n.cluster_id in clusters]
+
+    alerts = [a.payload() for a in health.recent_alerts] if (health := _health(runtime)) is not None else []
+    mine = [c for c in view.communes if units is None or c.unit_id in units]
+    total, online = (
+        (view.clusters, view.online) if units is None else (sum(c.clusters for c in mine), sum(c.online for c in mine))
+    )
     communes = [
         CommuneHealthOut(
             unit_id=c.unit_id,
@@ -78,26 +91,31 @@ def status_(session: SessionDep, runtime: RuntimeDep, only_offline: bool = False
             online_share=c.online_share,
             offline=[OfflineClusterOut(**vars(o)) for o in c.offline],
         )
-        for c in view.communes
+        for c in mine
         if c.offline or not only_offline
     ]
     return FleetStatusOut(
         at=view.at,
-        clusters=view.clusters,
-        online=view.online,
-        offline=view.clusters - view.online,
+        clusters=total,
+        online=online,
+        offline=total - online,
         communes=communes,
-        faulty_amplifiers=[ClusterNoteOut(**vars(n)) for n in view.faulty_amplifiers],
-        clock_off=[ClusterNoteOut(**vars(n)) for n in view.clock_off],
+        faulty_amplifiers=notes(view.faulty_amplifiers),
+        clock_off=notes(view.clock_off),
         clock_offset_threshold_s=view.clock_offset_threshold_s,
-        flapping=[ClusterNoteOut(**vars(n)) for n in view.flapping],
-        recent_alerts=[a.payload() for a in health.recent_alerts] if health is not None else [],
+        flapping=notes(view.flapping),
+        recent_alerts=alerts if units is None else [],  # alerts name communes anywhere: unscoped callers only
     )
+
+
+def _health(runtime):
+    return runtime.ingest.health if runtime.ingest is not None else None
 
 
 @router.get("/uptime", response_model=list[UptimeOut])
 def uptime_(
     session: SessionDep,
+    principal: PrincipalDep,
     start: datetime | None = Query(None, description="Đầu kỳ (mặc định: 7 ngày trước)."),
     end: datetime | None = Query(None, description="Cuối kỳ (mặc định: bây giờ)."),
 ) -> list[UptimeOut]:
@@ -109,7 +127,9 @@ def uptime_(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "start and end need a time zone, e.g. Z or +07:00")
     if end <= start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
+    clusters = visible_cluster_ids(session, principal)
     return [
         UptimeOut(cluster_id=r.cluster_id, commune=r.commune, online_s=r.online_s, drops=r.drops, uptime=r.uptime)
         for r in uptime(session, start, end, now)
+        if clusters is None or r.cluster_id in clusters
     ]

@@ -6,7 +6,10 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from broadcast_server.accounts.scope import visible_unit_ids
+from broadcast_server.api.auth import PrincipalDep
 from broadcast_server.api.deps import SessionDep
+from broadcast_server.services.dispatch import ensure_broadcast_in_scope
 from broadcast_server.statistics.figures import total_figures
 from broadcast_server.statistics.periods import Quarter, QuarterError
 from broadcast_server.statistics.queries import NotFound, broadcast_figures, commune_figures
@@ -17,6 +20,7 @@ router = APIRouter(prefix="/statistics", tags=["statistics"])
 @router.get("/communes")
 def communes(
     session: SessionDep,
+    principal: PrincipalDep,
     start: date | None = Query(None, description="First local day (Asia/Ho_Chi_Minh)."),
     end: date | None = Query(None, description="Day after the last one."),
     quarter: str | None = Query(None, description="Instead of start/end, e.g. 2026Q4.", examples=["2026Q4"]),
@@ -31,6 +35,9 @@ def communes(
     if start is None or end is None or end <= start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give quarter, or start and end (end after start)")
     rows = commune_figures(session, start, end)
+    visible = visible_unit_ids(session, principal)
+    if visible is not None:
+        rows = [r for r in rows if r.unit_id in visible]
     return {
         "start": start,
         "end": end,
@@ -40,8 +47,9 @@ def communes(
 
 
 @router.get("/broadcasts/{broadcast_id}")
-def broadcast(broadcast_id: str, session: SessionDep) -> dict:
+def broadcast(broadcast_id: str, session: SessionDep, principal: PrincipalDep) -> dict:
     """Targeted, delivered, played, late, failed, missed, rejected, stopped, with reasons and per commune."""
+    ensure_broadcast_in_scope(session, principal, broadcast_id)
     try:
         return broadcast_figures(session, broadcast_id).as_dict()
     except NotFound as exc:

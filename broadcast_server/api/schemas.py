@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from broadcast_server.accounts.principal import Role
 from broadcast_server.models import Priority
+
+# A key of a database row as a request may name it: the databases hold signed 64-bit integers, and a larger
+# number must be refused (422), not passed on to fail in the driver (OverflowError, a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class BulletinCreate(BaseModel):
@@ -15,6 +22,20 @@ class BulletinCreate(BaseModel):
     category: str | None = Field(default=None, max_length=200, examples=["Chuyển đổi số"])
     priority: Priority = Priority.NORMAL
     voice: str = Field(default="vi", pattern=r"^[a-z0-9-]{1,40}$", examples=["vi", "vi-vn-x-central", "vi-vn-x-south"])
+    owner_unit_id: RowId | None = Field(
+        default=None, description="Unit the bulletin belongs to (default: the caller's own unit); must be in scope."
+    )
+
+
+class BulletinEdit(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    text: str | None = Field(default=None, min_length=1, max_length=20_000)
+    category: str | None = Field(default=None, max_length=200)
+    voice: str = Field(default="vi", pattern=r"^[a-z0-9-]{1,40}$")
+
+
+class BulletinReturn(BaseModel):
+    comment: str = Field(min_length=1, max_length=5000, description="What to change, for the author.")
 
 
 class BulletinOut(BaseModel):
@@ -28,10 +49,15 @@ class BulletinOut(BaseModel):
     audio_asset_id: str | None
     duration_s: float | None = None
     created_at: datetime
+    owner_unit_id: int | None = None
+    created_by: int | None = None
+    reviewed_by: int | None = None
+    reviewed_at: datetime | None = None
+    review_comment: str | None = None
 
 
 class TargetIn(BaseModel):
-    unit_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    unit_ids: list[RowId] = Field(default_factory=list, max_length=10_000)
     cluster_ids: list[str] = Field(default_factory=list, max_length=200_000)
 
 
@@ -44,6 +70,19 @@ class BroadcastCreate(BaseModel):
         le=7 * 24 * 3600,
         description="How long clusters may still start it; default from settings.",
     )
+    repeat_times: int = Field(default=1, ge=1, le=10, description="Play it this many times (an alert repeated).")
+    repeat_interval_min: int | None = Field(
+        default=None, ge=1, le=1440, description="Minutes between plays; required when repeat_times > 1."
+    )
+    volume: int | None = Field(
+        default=None, ge=0, le=100, description="Output level forced while it plays; the cluster's own after."
+    )
+
+    @model_validator(mode="after")
+    def _interval_with_repeats(self) -> BroadcastCreate:
+        if self.repeat_times > 1 and self.repeat_interval_min is None:
+            raise ValueError("repeat_interval_min is required when repeat_times > 1")
+        return self
 
 
 class CoverageRowOut(BaseModel):
@@ -86,3 +125,88 @@ class ClusterOut(BaseModel):
     lon: float
     online: bool | None = None
     last_seen_at: datetime | None = None
+
+
+class DeviceCommandIn(BaseModel):
+    type: Literal["volume", "stop", "ping"]
+    volume: int | None = Field(default=None, ge=0, le=100, description="Output level, for type 'volume' only.")
+    ttl_s: int = Field(default=300, ge=10, le=24 * 3600, description="The agent refuses the command after this.")
+
+
+class DeviceCommandOut(BaseModel):
+    command_id: str
+    cluster_id: str
+    type: str
+    acknowledged: bool = Field(description="Whether the MQTT broker took the command (not yet whether it ran).")
+
+
+# --------------------------------------------------------------------------------------- accounts and audit
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str = Field(default="integration", min_length=1, max_length=200, description="What the token is for.")
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    user_id: RowId | None = Field(default=None, description="Administrators: an account in their scope.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    user_id: int
+    username: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenIssued(TokenOut):
+    token: str = Field(description="The token itself; shown only now, only its SHA-256 is stored.")
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role
+    scope_unit_id: RowId | None = Field(default=None, description="Default: the administrator's own unit.")
+    display_name: str = Field(default="", max_length=200)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    scope_unit_id: int | None
+    created_at: datetime
+    last_login_at: datetime | None
+    disabled_at: datetime | None
+
+
+class PrincipalOut(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    scope_unit_id: int | None
+    via: str
+    permissions: list[str]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    user_id: int | None
+    role: str | None
+    via: str
+    ip: str | None
+    action: str
+    object_type: str
+    object_id: str | None
+    detail: dict[str, Any] | None
+    unit_id: int | None

@@ -29,7 +29,7 @@ from broadcast_server.scheduling.catalog import audio_url, load_resolved_slots
 from broadcast_server.scheduling.schedule_file import ItemSpec, ScheduleFileError, ScheduleSpec
 from broadcast_server.scheduling.targets import resolve, unit_paths
 from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
-from broadcast_server.services.bulletins import store_asset
+from broadcast_server.services.bulletins import store_rendered
 from broadcast_server.services.tree_query import load_cluster_units, load_units
 from speaker_agent.playout import AudioRef, Item, find_conflicts
 
@@ -58,7 +58,9 @@ class ApplyResult:
 
 
 @dataclass(frozen=True)
-class _Rendered:
+class RenderedItem:
+    """A programme item of a schedule file with its audio stored: what the conflict check plans with."""
+
     spec: ItemSpec
     asset: AudioAsset
 
@@ -105,7 +107,7 @@ def apply_schedule(
         session, spec, audio_dir=audio_dir, base_dir=base_dir, voice=voice, target_lufs=target_lufs, progress=progress
     )
 
-    conflicts = _conflicts(session, spec, rendered, clusters_of, public_url, now)
+    conflicts = schedule_conflicts(session, spec, rendered, clusters_of, public_url, now)
     if dry_run or (conflicts and not accept_conflicts):
         session.rollback()  # audio files stay in the content-addressed store; no row is kept
         return ApplyResult(applied=False, conflicts=conflicts)
@@ -123,13 +125,13 @@ def _render_items(
     voice: str,
     target_lufs: float,
     progress: Callable[[str], None] | None,
-) -> dict[str, list[_Rendered]]:
+) -> dict[str, list[RenderedItem]]:
     from audio.errors import AudioError
     from audio.render import render
     from audio.speech import text_to_broadcast_audio
     from audio.tts.engine import TtsError
 
-    out: dict[str, list[_Rendered]] = {}
+    out: dict[str, list[RenderedItem]] = {}
     problems = []
     for i, programme in enumerate(spec.programmes):
         for j, item in enumerate(programme.items):
@@ -150,28 +152,18 @@ def _render_items(
             except (AudioError, TtsError, OSError) as exc:
                 problems.append(f"{where}: không tạo được âm thanh: {exc}")
                 continue
-            asset = store_asset(
-                session,
-                audio_dir,
-                result.path,
-                size_bytes=result.size_bytes,
-                duration_s=result.duration_s,
-                loudness_lufs=result.integrated_lufs,
-                true_peak_dbtp=result.true_peak_dbtp,
-                sha256=result.sha256,
-                fmt=result.format,
-            )
-            out.setdefault(programme.id, []).append(_Rendered(item, asset))
+            asset = store_rendered(session, audio_dir, result)
+            out.setdefault(programme.id, []).append(RenderedItem(item, asset))
     if problems:
         session.rollback()
         raise ScheduleFileError(problems)
     return out
 
 
-def _conflicts(
+def schedule_conflicts(
     session: Session,
     spec: ScheduleSpec,
-    rendered: dict[str, list[_Rendered]],
+    rendered: dict[str, list[RenderedItem]],
     clusters_of: dict[str, frozenset[str]],
     public_url: str,
     now: datetime,
@@ -227,7 +219,7 @@ def _conflicts(
 
 
 def _store(
-    session: Session, spec: ScheduleSpec, rendered: dict[str, list[_Rendered]], result: ApplyResult, now: datetime
+    session: Session, spec: ScheduleSpec, rendered: dict[str, list[RenderedItem]], result: ApplyResult, now: datetime
 ) -> None:
     def count(changed: bool, created: bool) -> None:
         if created:

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from broadcast_server.db.session import session_scope
-from broadcast_server.models import Cluster, ClusterSchedule
+from broadcast_server.models import Cluster, ClusterSchedule, Programme, Slot, TargetGroup
 from broadcast_server.scheduling.catalog import load_resolved_slots
 from broadcast_server.scheduling.windows import ResolvedSlot, slot_entries
 from broadcast_server.services.dispatch import CommandPublisher
@@ -136,11 +136,17 @@ class SchedulePusher:
         interval: timedelta = timedelta(hours=1),
         window: timedelta = WINDOW,
         poll_s: float = 1.0,
+        is_leader: Callable[[], bool] = lambda: True,
+        watch_other_replicas: bool = False,
     ) -> None:
+        """With replicas, only the leader pushes (`is_leader`), and `watch_other_replicas` makes it notice
+        schedule changes saved through another replica, whose poke does not reach this one."""
         self.engine, self.publisher, self.public_url, self.now = engine, publisher, public_url, now
         self.interval = interval
         self.window = window
         self.poll_s = poll_s
+        self.is_leader = is_leader
+        self.watch_other_replicas = watch_other_replicas
         self.pushes = 0
         self._poke = threading.Event()
         self._stop = threading.Event()
@@ -159,8 +165,17 @@ class SchedulePusher:
 
     def _run(self) -> None:
         next_at: datetime | None = None
+        seen: tuple | None = None
         while not self._stop.is_set():
+            if not self.is_leader():
+                next_at = None  # push at once if this replica takes the lead
+                self._poke.wait(self.poll_s)
+                continue
             now = self.now()
+            if self.watch_other_replicas:
+                revision = _safe_revision(self.engine)
+                if revision is not None and revision != seen:
+                    seen, next_at = revision, None
             if self._poke.is_set() or next_at is None or now >= next_at:
                 self._poke.clear()
                 try:
@@ -169,3 +184,20 @@ class SchedulePusher:
                     log.exception("schedule push failed")
                 next_at = now + self.interval
             self._poke.wait(self.poll_s)
+
+
+def schedule_revision(engine: Engine) -> tuple:
+    """Changes whenever a slot or programme is saved or cancelled, through any replica (one cheap query)."""
+    with session_scope(engine) as session:
+        slots = session.exec(select(func.count(), func.max(Slot.updated_at), func.max(Slot.cancelled_at))).one()
+        programmes = session.exec(select(func.count(), func.max(Programme.updated_at))).one()
+        groups = sorted((g.name, json.dumps(g.target, sort_keys=True)) for g in session.exec(select(TargetGroup)))
+    return (*slots, *programmes, hashlib.sha256(json.dumps(groups).encode()).hexdigest())
+
+
+def _safe_revision(engine: Engine) -> tuple | None:
+    try:
+        return schedule_revision(engine)
+    except Exception:  # the database is away: try again next poll
+        log.warning("cannot read the schedule revision", exc_info=True)
+        return None

@@ -83,7 +83,9 @@ def parse_schedule_yaml(text: str) -> ScheduleSpec:
     """Parse and check a schedule file; raises ScheduleFileError listing every problem."""
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except Exception as exc:  # noqa: BLE001
+        # Not only YAMLError: PyYAML's constructors raise ValueError ("2024-02-30", "!!float abc", 5000 digits),
+        # AttributeError ("!!timestamp 25:00"), RecursionError (deep nesting)...
         raise ScheduleFileError([f"tệp không phải YAML hợp lệ: {exc}"]) from None
     return parse_schedule(document)
 
@@ -166,11 +168,19 @@ def _text(raw: dict, key: str, where: str, problems: list[str], *, required: boo
     return value.strip()
 
 
+def _shown(value: Any) -> str:
+    """A short view of a wrong value: YAML aliases can nest a list a billion elements deep, never repr it whole."""
+    if isinstance(value, (str, int, float, bool)):
+        text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "một số quá lớn"
+        return text if len(text) <= 80 else text[:77] + "..."
+    return f"giá trị kiểu {type(value).__name__}"
+
+
 def _choice(raw: dict, key: str, choices: tuple[str, ...], default: str, where: str, problems: list[str]) -> str:
     value = raw.get(key, default)
     if value not in choices:
         extra = " (bản tin khẩn cấp không xếp lịch: phát ngay bằng lệnh khẩn cấp)" if value == "emergency" else ""
-        problems.append(f"{where}.{key}: {value!r} không hợp lệ, chọn một trong {', '.join(choices)}{extra}")
+        problems.append(f"{where}.{key}: {_shown(value)} không hợp lệ, chọn một trong {', '.join(choices)}{extra}")
         return default
     return value
 

@@ -11,6 +11,9 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
+from broadcast_server.accounts.principal import Action, Principal, ensure_can
+from broadcast_server.accounts.scope import OutOfScope, common_unit, target_outside_scope, unit_in_scope
+from broadcast_server.audit.log import record
 from broadcast_server.db.session import session_scope
 from broadcast_server.db.types import utcnow
 from broadcast_server.domain.targeting import resolve_target
@@ -20,6 +23,7 @@ from broadcast_server.models import (
     BroadcastStatus,
     Bulletin,
     BulletinStatus,
+    Cluster,
     Delivery,
     DeliveryState,
 )
@@ -44,17 +48,53 @@ class Target:
     cluster_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """Play `times` times (1-10), `interval_s` apart, as deployed platforms offer for alerts."""
+
+    times: int = 1
+    interval_s: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.times <= 10:
+            raise DispatchError(f"repeat times must be within 1..10, not {self.times}")
+        if self.times > 1 and not 60 <= self.interval_s <= 86400:
+            raise DispatchError(f"repeat interval must be within 60..86400 s, not {self.interval_s}")
+
+
 def create_broadcast(
-    session: Session, bulletin_id: str, target: Target, *, ttl_s: int, now: datetime | None = None
+    session: Session,
+    bulletin_id: str,
+    target: Target,
+    *,
+    ttl_s: int,
+    now: datetime | None = None,
+    principal: Principal | None = None,
+    ip: str | None = None,
+    repeat: Repeat = Repeat(),
+    volume: int | None = None,
 ) -> tuple[Broadcast, list[Delivery]]:
-    """Validate and store a broadcast and its deliveries (state queued); nothing is sent yet."""
+    """Validate and store a broadcast and its deliveries (state queued); nothing is sent yet; audit it.
+
+    With a principal, its role must allow broadcasting and the bulletin and every target must lie in its
+    scope (`OutOfScope` names the first unit that does not). None is the system (demos, tests).
+    """
     bulletin = session.get(Bulletin, bulletin_id)
     if bulletin is None:
         raise DispatchError(f"bulletin {bulletin_id!r} does not exist")
+    if principal is not None:
+        ensure_can(principal, Action.BROADCAST)
+        if not unit_in_scope(session, principal, bulletin.owner_unit_id):
+            raise OutOfScope(f"bulletin {bulletin_id!r} belongs to a unit outside your scope")
+        refusal = target_outside_scope(session, principal, target.unit_ids, target.cluster_ids)
+        if refusal is not None:
+            raise OutOfScope(refusal)
     if bulletin.status != BulletinStatus.APPROVED:
         raise DispatchError(f"bulletin {bulletin_id!r} is {bulletin.status}, not approved")
     if bulletin.audio_asset_id is None:
         raise DispatchError(f"bulletin {bulletin_id!r} has no audio")
+    if volume is not None and not 0 <= volume <= 100:
+        raise DispatchError(f"volume must be within 0..100, not {volume}")
     cluster_ids = resolve_target(load_units(session), load_cluster_units(session), target.unit_ids, target.cluster_ids)
     now = now or utcnow()
     broadcast = Broadcast(
@@ -64,6 +104,9 @@ def create_broadcast(
         target={"unit_ids": list(target.unit_ids), "cluster_ids": list(target.cluster_ids)},
         created_at=now,
         expires_at=now + timedelta(seconds=ttl_s),
+        repeat_times=repeat.times,
+        repeat_interval_s=repeat.interval_s if repeat.times > 1 else 0,
+        volume=volume,
     )
     session.add(broadcast)
     session.flush()
@@ -72,6 +115,22 @@ def create_broadcast(
         for c in cluster_ids
     ]
     session.add_all(deliveries)
+    cluster_units = session.exec(select(Cluster.unit_id).where(Cluster.id.in_(target.cluster_ids))).all()  # type: ignore[attr-defined]
+    record(
+        session,
+        principal=principal,
+        action="broadcast.create",
+        object_type="broadcast",
+        object_id=broadcast.id,
+        detail={
+            "bulletin_id": bulletin.id,
+            "title": bulletin.title,
+            "target": broadcast.target,
+            "clusters": len(deliveries),
+        },
+        ip=ip,
+        unit_id=common_unit(session, [*target.unit_ids, *cluster_units]),
+    )
     return broadcast, deliveries
 
 
@@ -79,7 +138,7 @@ def play_command(
     broadcast: Broadcast, asset: AudioAsset, title: str, command_id: str, audio_url: str
 ) -> dict[str, Any]:
     """The contract v1 command that makes one cluster play a broadcast now."""
-    return {
+    command: dict[str, Any] = {
         "v": 1,
         "id": command_id,
         "type": "play",
@@ -97,6 +156,11 @@ def play_command(
             },
         },
     }
+    if broadcast.repeat_times > 1:
+        command["play"]["repeat"] = {"times": broadcast.repeat_times, "interval_s": broadcast.repeat_interval_s}
+    if broadcast.volume is not None:
+        command["play"]["volume"] = broadcast.volume
+    return command
 
 
 def send_broadcast(engine: Engine, publisher: CommandPublisher, broadcast_id: str, public_url: str) -> int:
@@ -140,3 +204,47 @@ def send_broadcast(engine: Engine, publisher: CommandPublisher, broadcast_id: st
             len(commands),
         )
     return len(acknowledged)
+
+
+def resume_dispatching(
+    engine: Engine,
+    publisher: CommandPublisher,
+    public_url: str,
+    now: datetime,
+    *,
+    created_before: datetime | None = None,
+) -> int:
+    """Send what unexpired broadcasts still 'dispatching' owe (the server died, or the broker never acknowledged).
+
+    Called when the server starts or takes the lead, then now and again by the leader with `created_before`
+    (so a replica's dispatch in progress is left to it); commands go out with their stored ids, so a
+    cluster that got one before the crash ignores it. Returns how many commands the broker acknowledged.
+    """
+    query = select(Broadcast.id).where(Broadcast.status == BroadcastStatus.DISPATCHING, Broadcast.expires_at > now)
+    if created_before is not None:
+        query = query.where(Broadcast.created_at < created_before)
+    with session_scope(engine) as session:
+        unfinished = session.exec(query).all()
+    sent = 0
+    for broadcast_id in unfinished:
+        log.info("broadcast %s was not fully dispatched: sending what is still queued", broadcast_id)
+        sent += send_broadcast(engine, publisher, broadcast_id, public_url)
+    return sent
+
+
+def ensure_broadcast_in_scope(session: Session, principal: Principal, broadcast_id: str) -> None:
+    """Raise OutOfScope unless the broadcast's bulletin and whole target lie in the principal's scope.
+
+    A missing broadcast passes: the caller's own lookup answers "not found".
+    """
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None or principal.scope_unit_id is None:
+        return
+    bulletin = session.get(Bulletin, broadcast.bulletin_id)
+    refusal = target_outside_scope(
+        session, principal, broadcast.target.get("unit_ids", ()), broadcast.target.get("cluster_ids", ())
+    )
+    if refusal is None and bulletin is not None and not unit_in_scope(session, principal, bulletin.owner_unit_id):
+        refusal = "its bulletin belongs to a unit outside your scope"
+    if refusal is not None:
+        raise OutOfScope(f"broadcast {broadcast_id!r} is outside your scope: {refusal}")

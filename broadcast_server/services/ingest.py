@@ -12,13 +12,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlmodel import Session, select
 
 from broadcast_server.db.session import session_scope
@@ -56,7 +56,24 @@ class IngestStats:
     unknown_cluster: int = 0
     batches: int = 0
     db_errors: int = 0
+    refused_messages: int = 0  # valid by the contract but refused by the database (or the store): dropped alone
     unknown_ids: set[str] = field(default_factory=set)
+
+    def add(self, other: IngestStats) -> None:
+        """Count a stored attempt's figures in these (an attempt that failed is never added)."""
+        for f in fields(self):
+            if f.name != "unknown_ids":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.unknown_ids |= other.unknown_ids
+
+
+def _database_away(exc: SQLAlchemyError) -> bool:
+    """Whether a failure is the database's (retry the batch), not a message's own data (isolate it).
+
+    DataError and IntegrityError come from a value the database refuses; a bare StatementError from a value
+    that could not even be sent. Anything else (connection lost, locked, timed out) is the database's.
+    """
+    return not isinstance(exc, (DataError, IntegrityError)) and type(exc) is not StatementError
 
 
 @dataclass(frozen=True)
@@ -279,9 +296,11 @@ class IngestWorker:
         max_wait_s: float = 0.1,
         health: HealthMonitor | None = None,
         default_health: bool = True,
+        acknowledge: Callable[[Iterable[int]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.events = events
+        self.acknowledge = acknowledge  # the bus's: a message is acknowledged to the broker once stored
         self.batch_size = batch_size
         self.max_wait_s = max_wait_s
         self.stats = IngestStats()
@@ -341,6 +360,8 @@ class IngestWorker:
                 except queue.Empty:
                     break
             result = self._store_with_retry(batch)
+            if result is not None and self.acknowledge is not None:
+                self.acknowledge(item.mid for item in batch)
             if result is not None and self.health is not None:
                 self.health.after_batch(result)
             self._run_health()
@@ -355,14 +376,42 @@ class IngestWorker:
             log.error("fleet health check failed, retried on the next turn: %s", exc)
 
     def _store_with_retry(self, batch: list[Incoming]) -> BatchResult | None:
+        """Store the batch, waiting out the database; a message the store refuses is found by halving and dropped.
+
+        A malformed message that passed its schema (a number too large for a column, a string PostgreSQL
+        cannot hold) must neither stop the worker nor hold every later message back behind it.
+        """
+        try:
+            return self._store_waiting(batch)
+        except Exception as exc:  # noqa: BLE001 - whatever the message did, the rest of the batch is stored
+            if len(batch) == 1:
+                self.stats.refused_messages += 1
+                item = batch[0]
+                log.error("%s from %s cannot be stored, dropped: %r", item.channel.value, item.cluster_id, exc)
+                return BatchResult()
+        half = len(batch) // 2
+        first = self._store_with_retry(batch[:half])
+        second = self._store_with_retry(batch[half:]) if first is not None else None
+        if first is None or second is None:
+            return None
+        first.changes += second.changes
+        first.heartbeats.update(second.heartbeats)
+        return first
+
+    def _store_waiting(self, batch: list[Incoming]) -> BatchResult | None:
+        """Store the batch in one transaction, retried with backoff while the database is away."""
         delay = 0.5
         while True:
+            attempt = IngestStats(unknown_ids=set(self.stats.unknown_ids))
             try:
                 with session_scope(self.engine) as session:
-                    result = store_batch(session, batch, self.stats)
+                    result = store_batch(session, batch, attempt)
+                self.stats.add(attempt)
                 self.stats.batches += 1
                 return result
             except SQLAlchemyError as exc:
+                if not _database_away(exc):
+                    raise
                 self.stats.db_errors += 1
                 log.error("ingest batch of %d failed, retrying in %.1fs: %s", len(batch), delay, exc)
                 if self._stop.wait(delay) and self.stats.db_errors > 50:

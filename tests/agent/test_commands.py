@@ -167,3 +167,46 @@ async def test_amplifier_fault_fails_the_play_and_shows_in_the_heartbeat(agent_o
     )
     beat = next(h for h in observer.of(Channel.HEARTBEAT) if h["amplifier"] == "fault")
     assert "amplifier" in beat["last_error"] and player.log == []
+
+
+async def test_an_alert_repeats_at_a_forced_level_then_the_cluster_level_returns(agent_on_broker, audio_server):
+    agent, player, observer, _ = agent_on_broker
+    url, sha, size = audio_server.add("storm.mp3", b"B" * 800)
+    alert = play(url, sha, size, "b-storm", duration_s=1, priority="emergency")
+    alert["play"].update(repeat={"times": 3, "interval_s": 1}, volume=100)
+    observer.send("c-cmd", alert)
+    await wait_for(
+        lambda: sum(1 for r in observer.of(Channel.REPORT) if r["command_id"] == alert["id"]) == 3,
+        what="three play reports",
+    )
+    reports = [r for r in observer.of(Channel.REPORT) if r["command_id"] == alert["id"]]
+    assert [(r["status"], r["repetition"], r["repetitions"]) for r in reports] == [
+        ("played", 1, 3),
+        ("played", 2, 3),
+        ("played", 3, 3),
+    ]
+    assert [(p.broadcast_id, p.completed, p.volume) for p in player.log] == [("b-storm", True, 100)] * 3
+    assert agent.state.is_done(alert["id"]) and alert["id"] not in agent.state.progress
+    # The cluster's own level is back for what plays next.
+    url2, sha2, size2 = audio_server.add("after.mp3", b"C" * 300)
+    after = play(url2, sha2, size2, "b-after", duration_s=0.5)
+    observer.send("c-cmd", after)
+    await wait_for(lambda: observer.report_for(after["id"]), what="next play")
+    assert player.log[-1].volume == agent.volume != 100
+
+
+async def test_a_stop_between_repeats_ends_them(agent_on_broker, audio_server):
+    agent, player, observer, _ = agent_on_broker
+    url, sha, size = audio_server.add("fire.mp3", b"F" * 700)
+    alert = play(url, sha, size, "b-fire", duration_s=1, priority="emergency")
+    alert["play"]["repeat"] = {"times": 5, "interval_s": 600}
+    observer.send("c-cmd", alert)
+    await wait_for(lambda: observer.report_for(alert["id"]), what="first play")
+    stop = command("stop")
+    observer.send("c-cmd", stop)
+    await wait_for(
+        lambda: any(r["status"] == "stopped" for r in observer.of(Channel.REPORT) if r["command_id"] == alert["id"]),
+        what="the repeats stopped",
+    )
+    assert observer.report_for(stop["id"])["status"] == "stopped"
+    assert len(player.log) == 1 and agent.state.is_done(alert["id"])

@@ -178,3 +178,44 @@ async def test_restart_after_report_written_does_not_act_twice(tmp_path, topic_r
     # p-1 already had its report: only marked done. p-2 had none: carried out once.
     assert [(r["command_id"], r["status"]) for r in made] == [("p-2", "pong")]
     assert {"p-1", "p-2"} <= set(AgentState(config.data_dir / "state.json").done)
+
+
+async def test_a_repeating_alert_goes_on_after_a_power_cut_without_replaying_what_played(
+    tmp_path, topic_root, audio_server
+):
+    """Power cut after the first of three plays: the restarted agent plays the other two, not three."""
+    config = AgentConfig(cluster_id="c-rep", data_dir=tmp_path / "box", topic_root=topic_root, mqtt_port=free_port())
+    url, sha, size = audio_server.add("alert.mp3", b"R" * 900)
+    now = datetime.now(UTC)
+    alert = {
+        "v": 1,
+        "id": "rep-1",
+        "type": "play",
+        "issued_at": isoformat(now),
+        "expires_at": isoformat(now + timedelta(minutes=5)),
+        "play": {
+            "broadcast_id": "b-rep",
+            "priority": "emergency",
+            "audio": {"url": url, "sha256": sha, "size_bytes": size, "duration_s": 0.2},
+            "repeat": {"times": 3, "interval_s": 1},
+        },
+    }
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    state = AgentState(config.data_dir / "state.json")
+    state.accept(alert)
+    state.set_progress("rep-1", 1)
+    made: list[dict] = []
+    player = SimulatedPlayer(clock=SystemClock(), cluster_id="c-rep")
+    async with httpx.AsyncClient() as http:
+        first = Agent(config, http=http, player=player)
+        first.outbox.put(  # the first play's report, written just before the power went
+            {"v": 1, "id": "r-1", "ts": isoformat(now), "command_id": "rep-1", "status": "played"}
+            | {"broadcast_id": "b-rep", "repetition": 1, "repetitions": 3}
+        )
+        agent = Agent(config, http=http, player=player, on_report=made.append)
+        await agent.start()
+        await wait_for(lambda: not agent.state.pending, what="the alert finished")
+        await agent.kill()
+    assert [(r["status"], r["repetition"]) for r in made] == [("played", 2), ("played", 3)]
+    assert len(player.log) == 2
+    assert "rep-1" in AgentState(config.data_dir / "state.json").done

@@ -60,6 +60,9 @@ def test_one_day_of_the_example_schedule_with_an_emergency_and_a_commune_cut(tmp
     # on_interrupt rule (restart, resume or drop), checked against the reports.
     assert sum(emergency["interrupted"].values()) >= document["online"] - cut_size(document)
     assert emergency["interrupted_handled_as_configured"] == sum(emergency["interrupted"].values())
+    # Sent as a storm warning is: repeated (the agents do the repeats themselves) at a forced full level.
+    assert emergency["clusters_played_every_repeat"] == document["online"]
+    assert emergency["plays_at_forced_volume"] == emergency["plays"] >= 2 * document["online"]
     cut = document["cut"]
     assert cut["clusters"] == 5 and cut["expected_while_cut"] > 0
     assert cut["items_played_while_cut"] == cut["expected_while_cut"]  # played from disk, no network

@@ -24,6 +24,8 @@ def test_bcast_server_migrates_and_serves_the_api(tmp_path, database_url):
             BCAST_DATABASE_URL=database_url,
             BCAST_MQTT_PORT=str(broker.port),
             BCAST_AUDIO_DIR=str(tmp_path / "audio"),
+            BCAST_ADMIN_USERNAME="quantri",
+            BCAST_ADMIN_PASSWORD="mat-khau-dau-tien",
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "bcast", "server", "--port", str(port)],
@@ -44,10 +46,18 @@ def test_bcast_server_migrates_and_serves_the_api(tmp_path, database_url):
             assert health.json() == {"status": "ok", "mqtt": True}
             paths = httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").json()["paths"]
             assert "/api/v1/broadcasts" in paths
-            # Writing needs valid input: an unknown bulletin is refused with a precise English message.
-            refused = httpx.post(
-                f"http://127.0.0.1:{port}/api/v1/broadcasts", json={"bulletin_id": "nope", "target": {"unit_ids": [1]}}
+            # Writing needs an account: anonymous is refused; the first administrator (from the settings) may.
+            url, body = (
+                f"http://127.0.0.1:{port}/api/v1/broadcasts",
+                {"bulletin_id": "nope", "target": {"unit_ids": [1]}},
             )
+            assert httpx.post(url, json=body).status_code == 401
+            token = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/auth/token",
+                json={"username": "quantri", "password": "mat-khau-dau-tien", "name": "test"},
+            ).json()["token"]
+            # Writing needs valid input: an unknown bulletin is refused with a precise English message.
+            refused = httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
             assert refused.status_code == 422 and "does not exist" in refused.text
         finally:
             process.terminate()

@@ -140,12 +140,13 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
     document = json.loads(result.output)
     assert [o["cluster_id"] for c in document["communes"] for o in c["offline"]] == ["a-1", "b-2"]
 
+    from bcast.demo import admin_headers
     from broadcast_server.api.app import create_app
     from broadcast_server.runtime import Runtime
     from broadcast_server.settings import Settings
 
     runtime = Runtime.from_settings(Settings(database_url=database_url), engine=engine)
-    with TestClient(create_app(runtime, manage_runtime=False)) as client:
+    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(engine)) as client:
         body = client.get("/api/v1/fleet/status", params={"only_offline": True}).json()
         assert [(c["name"], [o["cluster_id"] for o in c["offline"]]) for c in body["communes"]] == [
             ("Xã Bình Hải", ["a-1"]),

@@ -331,6 +331,8 @@ def test_cli_exit_codes_and_messages(fleet, example_week, files_dir, audio_dir, 
     assert result.exit_code == 0, text
     assert "tuan.yaml: thêm 10, sửa 0, giữ nguyên 0." in text
     stored = snapshot(database_url)
+    # The change is audited: (actor, via, action) of audit_entry (id, at, actor, user_id, role, via, ip, action, ...).
+    assert [(row[2], row[5], row[7]) for row in stored["audit_entry"]] == [("cli", "cli", "schedule.apply")]
     result, text = _cli(database_url, audio_dir, str(clashing), "--yes")
     assert result.exit_code == 0 and "tuan.yaml: thêm 0, sửa 0, giữ nguyên 10." in text, text
     assert snapshot(database_url) == stored

@@ -15,7 +15,7 @@ from broadcast_server.domain.targeting import UnknownTarget
 from broadcast_server.messaging.mqtt_bus import Incoming
 from broadcast_server.models import AdminUnit, AudioAsset, Bulletin, ClusterState, Delivery, PlaybackReport
 from broadcast_server.services.coverage_query import broadcast_coverage
-from broadcast_server.services.dispatch import DispatchError, Target, create_broadcast, send_broadcast
+from broadcast_server.services.dispatch import DispatchError, Repeat, Target, create_broadcast, send_broadcast
 from broadcast_server.services.fleet_import import import_fleet
 from broadcast_server.services.ingest import IngestStats, store_batch
 from mqtt_contract import Channel, validate
@@ -110,6 +110,34 @@ def test_send_publishes_valid_commands_and_marks_only_acknowledged_ones_sent(see
     again = RecordingPublisher()
     send_broadcast(engine, again, broadcast.id, "http://127.0.0.1:9")
     assert [c for c, _ in again.sent] == ["b-1"]
+
+
+def test_a_repeated_alert_at_a_forced_level_reaches_the_command(seeded, snapshot, database_url):
+    engine, units, _, ready = seeded
+    before = snapshot(database_url)
+    for repeat, volume in [(Repeat(1), 101), (Repeat(1), -1)]:
+        with pytest.raises(DispatchError), session_scope(engine) as session:
+            create_broadcast(
+                session, ready, Target(unit_ids=(units["Bình Sơn"],)), ttl_s=60, repeat=repeat, volume=volume
+            )
+    for times, interval_s in [(11, 600), (0, 600), (3, 30)]:
+        with pytest.raises(DispatchError):
+            Repeat(times, interval_s)
+    assert snapshot(database_url) == before  # refused: nothing stored
+    with session_scope(engine) as session:
+        broadcast, _ = create_broadcast(
+            session, ready, Target(cluster_ids=("a-1",)), ttl_s=60, repeat=Repeat(3, 600), volume=100
+        )
+    publisher = RecordingPublisher()
+    send_broadcast(engine, publisher, broadcast.id, "http://127.0.0.1:9")
+    [(_, command)] = publisher.sent
+    validate(Channel.COMMAND, command)
+    assert command["play"]["repeat"] == {"times": 3, "interval_s": 600} and command["play"]["volume"] == 100
+    with session_scope(engine) as session:  # a plain broadcast carries neither
+        plain, _ = create_broadcast(session, ready, Target(cluster_ids=("a-2",)), ttl_s=60)
+    publisher = RecordingPublisher()
+    send_broadcast(engine, publisher, plain.id, "http://127.0.0.1:9")
+    assert "repeat" not in publisher.sent[0][1]["play"] and "volume" not in publisher.sent[0][1]["play"]
 
 
 def test_reports_are_stored_once_and_the_first_outcome_stands(seeded):

@@ -227,6 +227,7 @@ def test_statistics_api_and_broadcast_report_command(world, database_url):
     from typer.testing import CliRunner
 
     from bcast.cli import app
+    from bcast.demo import admin_headers
     from broadcast_server.api.app import create_app
     from broadcast_server.runtime import Runtime
     from broadcast_server.settings import Settings
@@ -236,7 +237,7 @@ def test_statistics_api_and_broadcast_report_command(world, database_url):
     played(world, b, "a-1", 42.0)
     world.report("b-1", b[1]["b-1"], b[0], "failed", reason="download failed: timeout")
     runtime = Runtime.from_settings(Settings(database_url=database_url), engine=world.engine)
-    with TestClient(create_app(runtime, manage_runtime=False)) as client:
+    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(world.engine)) as client:
         body = client.get("/api/v1/statistics/communes", params={"quarter": "2026Q4"}).json()
         hai = next(c for c in body["communes"] if c["name"] == "Xã Bình Hải")
         assert (hai["bulletins_played"], hai["broadcast_seconds"], hai["categories"]) == (1, 42.0, {"Chuyển đổi số": 1})

@@ -1,0 +1,1 @@
+"""Broker-side security: per-cluster MQTT accounts and ACLs, one-time enrolment, revocation (issue 8)."""

@@ -1,0 +1,40 @@
+"""Replace a file in one step (temp file in the same folder, fsync, rename): the broker never reads half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+DEFAULT_MODE = 0o640  # the broker's group may read it; nobody else (it holds password hashes)
+
+
+def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write `text` to `path` through a renamed temp file; keeps an existing file's mode and group."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = path.stat() if path.exists() else None
+    if mode is None:
+        mode = (previous.st_mode & 0o777) if previous is not None else DEFAULT_MODE
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, mode)
+        if previous is not None:
+            with contextlib.suppress(OSError):  # keep the broker's group when we may
+                os.chown(temp_name, -1, previous.st_gid)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

@@ -1,0 +1,1 @@
+"""The web console in Vietnamese: server-rendered pages for broadcasters, approvers and technicians."""

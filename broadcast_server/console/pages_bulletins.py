@@ -1,0 +1,356 @@
+"""Bản tin: the list, a new text bulletin with a spoken preview, a recording upload, one bulletin's page."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from broadcast_server.accounts.principal import Action, Principal
+from broadcast_server.api.auth import client_ip
+from broadcast_server.api.deps import RuntimeDep, SessionDep
+from broadcast_server.api.schemas import RowId
+from broadcast_server.console.access import ConsolePrincipal, FormProblem, PageForbidden, PageNotFound, allowed
+from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
+from broadcast_server.console.bulletin_queries import bulletins_in_scope
+from broadcast_server.console.play_now import play_now
+from broadcast_server.console.templating import STATUS_LABELS_VI, page
+from broadcast_server.models import AudioAsset, Broadcast, BulletinKind, BulletinStatus
+from broadcast_server.services.bulletins import (
+    BulletinError,
+    BulletinForbidden,
+    create_text_bulletin,
+    edit_text_bulletin,
+    submit_bulletin,
+)
+from broadcast_server.services.recordings import RECORDING_SUFFIXES, create_audio_bulletin
+
+router = APIRouter()
+Drafter = Annotated[Principal, Depends(allowed(Action.DRAFT_BULLETIN))]
+MAX_TEXT = 20_000
+MAX_TITLE = 300
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+PREVIEW_FOLDER = "preview"
+PREVIEW_KEEP_S = 24 * 3600
+
+
+def owner_choices(session, principal: Principal) -> list[tuple[int, str]]:
+    """Units a new bulletin may belong to: the communes in scope (a commune broadcaster has one)."""
+    return [(c.unit_id, c.name) for c in target_choices(session, principal)]
+
+
+def _owner(session, principal: Principal, owner_unit_id: int | None) -> int | None:
+    if owner_unit_id is None:
+        return principal.scope_unit_id
+    check_targets(session, principal, [owner_unit_id])
+    return owner_unit_id
+
+
+def _editor_page(request, session, principal, *, status_code=200, **values):
+    defaults = {
+        "title_value": "",
+        "category": "",
+        "text": "",
+        "owner_unit_id": None,
+        "spoken": None,
+        "preview_sha": None,
+        "error": None,
+        "bulletin": None,
+    }
+    return page(
+        request,
+        "bulletin_new.html",
+        status_code=status_code,
+        title="Soạn bản tin",
+        owners=owner_choices(session, principal),
+        max_text=MAX_TEXT,
+        **{**defaults, **values},
+    )
+
+
+@router.get("/bulletins")
+def bulletin_list(request: Request, session: SessionDep, principal: ConsolePrincipal, status: str = "") -> Response:
+    statuses = [status] if status in STATUS_LABELS_VI or status == "edited" else None
+    return page(
+        request,
+        "bulletins.html",
+        title="Bản tin",
+        bulletins=bulletins_in_scope(session, principal, statuses=statuses),
+        status=status if statuses else "",
+        statuses=STATUS_LABELS_VI,
+    )
+
+
+@router.get("/bulletins/new")
+def new_bulletin_form(request: Request, session: SessionDep, principal: Drafter) -> Response:
+    return _editor_page(request, session, principal)
+
+
+@router.post("/bulletins/new")
+def new_bulletin(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Drafter,
+    title: Annotated[str, Form(max_length=MAX_TITLE)] = "",
+    text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    category: Annotated[str, Form(max_length=200)] = "",
+    owner_unit_id: Annotated[RowId | None, Form()] = None,
+    action: Annotated[str, Form()] = "preview",
+) -> Response:
+    """'preview' shows the spoken form and its speech; 'save' keeps a draft; 'submit' also sends it for approval."""
+    owner = _owner(session, principal, owner_unit_id)
+    values = {"title_value": title, "category": category, "text": text, "owner_unit_id": owner}
+    if not text.strip():
+        return _editor_page(request, session, principal, status_code=422, error="Hãy nhập nội dung bản tin.", **values)
+    if action == "preview":
+        return _editor_page(request, session, principal, **values, **_preview(runtime, text))
+    if not title.strip():
+        return _editor_page(
+            request, session, principal, status_code=422, error="Hãy đặt tiêu đề cho bản tin.", **values
+        )
+    ip = client_ip(request)
+    try:
+        bulletin = create_text_bulletin(
+            session,
+            runtime.settings.audio_dir,
+            title=title.strip(),
+            text=text,
+            category=category.strip() or None,
+            voice=runtime.settings.tts_voice,
+            target_lufs=runtime.settings.target_lufs,
+            principal=principal,
+            owner_unit_id=owner,
+            ip=ip,
+        )
+        if action == "submit":
+            submit_bulletin(session, bulletin.id, principal, ip=ip)
+    except BulletinForbidden as exc:
+        raise PageForbidden("Bạn không được soạn bản tin cho địa bàn này.") from exc
+    except BulletinError as exc:
+        return _editor_page(
+            request, session, principal, status_code=422, error=f"Không tạo được giọng đọc: {exc}", **values
+        )
+    return RedirectResponse(f"/bulletins/{bulletin.id}?created=1", status_code=303)
+
+
+def _preview(runtime, text: str) -> dict:
+    """The text as the voice will read it, and its speech rendered like a bulletin's (cached by content)."""
+    from audio.speech import spoken_form, text_to_broadcast_audio
+    from audio.tts.engine import TtsError
+
+    try:
+        spoken = spoken_form(text)
+        result = text_to_broadcast_audio(
+            text,
+            Path(runtime.settings.audio_dir) / PREVIEW_FOLDER,
+            voice=runtime.settings.tts_voice,
+            target_lufs=runtime.settings.target_lufs,
+        )
+    except TtsError as exc:
+        return {"error": f"Không tạo được giọng đọc: {exc}"}
+    _prune_previews(Path(runtime.settings.audio_dir) / PREVIEW_FOLDER, keep=result.sha256)
+    return {"spoken": spoken, "preview_sha": result.sha256}
+
+
+def _prune_previews(folder: Path, *, keep: str) -> None:
+    """Previews are for listening before sending: those older than PREVIEW_KEEP_S go, so the folder stays small."""
+    cutoff = time.time() - PREVIEW_KEEP_S
+    for path in folder.glob("*.mp3"):
+        with contextlib.suppress(OSError):
+            if path.stem != keep and path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
+@router.get("/bulletins/preview/{sha256}.mp3")
+def preview_audio(sha256: str, runtime: RuntimeDep, principal: Drafter) -> Response:
+    if not _SHA256.match(sha256):
+        raise PageNotFound("Không có bản nghe thử này.")
+    path = Path(runtime.settings.audio_dir) / PREVIEW_FOLDER / f"{sha256}.mp3"
+    if not path.is_file():
+        raise PageNotFound("Bản nghe thử đã hết hạn, hãy bấm “Xem trước” lần nữa.")
+    return FileResponse(path, media_type="audio/mpeg")
+
+
+def _upload_page(request, session, principal, *, status_code=200, **values):
+    defaults = {"error": None, "title_value": "", "category": ""}
+    return page(
+        request,
+        "bulletin_upload.html",
+        status_code=status_code,
+        title="Gửi tệp ghi âm",
+        owners=owner_choices(session, principal),
+        accept=",".join(("audio/*", *RECORDING_SUFFIXES)),
+        **{**defaults, **values},
+    )
+
+
+@router.get("/bulletins/upload")
+def upload_form(request: Request, session: SessionDep, principal: Drafter) -> Response:
+    return _upload_page(request, session, principal)
+
+
+def _save_upload(upload: UploadFile, folder: Path, max_bytes: int) -> Path:
+    """Copy the upload to a file, refusing it past the size limit without reading the rest."""
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in RECORDING_SUFFIXES:  # only a known suffix reaches the file name (no NUL, no odd bytes)
+        raise FormProblem(f"Chỉ nhận tệp ghi âm ({', '.join(RECORDING_SUFFIXES)}).")
+    target = folder / f"upload{suffix}"
+    written = 0
+    with target.open("wb") as out:
+        while chunk := upload.file.read(1024 * 1024):
+            written += len(chunk)
+            if written > max_bytes:
+                raise FormProblem(f"Tệp lớn hơn {max_bytes / (1024 * 1024):g} MB, không nhận được.")
+            out.write(chunk)
+    if written == 0:
+        raise FormProblem("Tệp rỗng: hãy chọn lại tệp ghi âm.")
+    return target
+
+
+@router.post("/bulletins/upload")
+def upload(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Drafter,
+    recording: Annotated[UploadFile, File()],
+    title: Annotated[str, Form(max_length=MAX_TITLE)] = "",
+    category: Annotated[str, Form(max_length=200)] = "",
+    owner_unit_id: Annotated[RowId | None, Form()] = None,
+    action: Annotated[str, Form()] = "save",
+) -> Response:
+    owner = _owner(session, principal, owner_unit_id)
+    ip = client_ip(request)
+
+    def again(error: str) -> Response:
+        return _upload_page(
+            request, session, principal, status_code=422, error=error, title_value=title, category=category
+        )
+
+    if not title.strip():
+        return again("Hãy đặt tiêu đề cho bản tin.")
+    with tempfile.TemporaryDirectory(prefix="bcast-upload-") as work:
+        saved = _save_upload(recording, Path(work), runtime.settings.max_upload_bytes)
+        try:
+            bulletin = create_audio_bulletin(
+                session,
+                runtime.settings.audio_dir,
+                saved,
+                filename=recording.filename or saved.name,
+                title=title,
+                category=category.strip() or None,
+                principal=principal,
+                owner_unit_id=owner,
+                target_lufs=runtime.settings.target_lufs,
+                max_bytes=runtime.settings.max_upload_bytes,
+                ip=ip,
+            )
+            if action == "submit":
+                submit_bulletin(session, bulletin.id, principal, ip=ip)
+        except BulletinForbidden as exc:
+            raise PageForbidden("Bạn không được gửi bản tin cho địa bàn này.") from exc
+        except BulletinError as exc:
+            return again(f"Không dùng được tệp này: {exc}")
+    return RedirectResponse(f"/bulletins/{bulletin.id}?created=1", status_code=303)
+
+
+@router.get("/bulletins/{bulletin_id}")
+def bulletin_page(
+    request: Request, bulletin_id: str, session: SessionDep, principal: ConsolePrincipal, created: int = 0
+) -> Response:
+    bulletin = bulletin_for(session, principal, bulletin_id)
+    asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
+    from sqlmodel import select
+
+    broadcasts = session.exec(
+        select(Broadcast).where(Broadcast.bulletin_id == bulletin.id).order_by(Broadcast.created_at.desc())  # type: ignore[attr-defined]
+    ).all()
+    editable = bulletin.kind == BulletinKind.TEXT and bulletin.status in {"draft", "returned", "edited"}
+    return page(
+        request,
+        "bulletin.html",
+        title=bulletin.title,
+        bulletin=bulletin,
+        asset=asset,
+        broadcasts=broadcasts,
+        choices=target_choices(session, principal),
+        can_submit=principal.can(Action.DRAFT_BULLETIN) and bulletin.status in {"draft", "returned", "edited"},
+        can_edit=principal.can(Action.DRAFT_BULLETIN) and editable,
+        can_review=principal.can(Action.APPROVE_BULLETIN) and bulletin.status == BulletinStatus.SUBMITTED,
+        can_play=principal.can(Action.BROADCAST) and bulletin.status == BulletinStatus.APPROVED,
+        can_schedule=principal.can(Action.SCHEDULE)
+        and bulletin.status == BulletinStatus.APPROVED
+        and bulletin.priority != "emergency",
+        flash="Đã lưu bản tin." if created else None,
+    )
+
+
+@router.post("/bulletins/{bulletin_id}/submit")
+def submit(request: Request, bulletin_id: str, session: SessionDep, principal: Drafter) -> Response:
+    bulletin_for(session, principal, bulletin_id)
+    try:
+        submit_bulletin(session, bulletin_id, principal, ip=client_ip(request))
+    except BulletinForbidden as exc:
+        raise PageForbidden("Bạn không được gửi duyệt bản tin này.") from exc
+    except BulletinError as exc:
+        raise FormProblem("Bản tin này không ở trạng thái gửi duyệt được.") from exc
+    return RedirectResponse(f"/bulletins/{bulletin_id}", status_code=303)
+
+
+@router.post("/bulletins/{bulletin_id}/edit")
+def edit(
+    request: Request,
+    bulletin_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Drafter,
+    title: Annotated[str, Form(max_length=MAX_TITLE)] = "",
+    text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    action: Annotated[str, Form()] = "save",
+) -> Response:
+    bulletin_for(session, principal, bulletin_id)
+    ip = client_ip(request)
+    try:
+        edit_text_bulletin(
+            session,
+            runtime.settings.audio_dir,
+            bulletin_id,
+            principal,
+            title=title,
+            text=text,
+            voice=runtime.settings.tts_voice,
+            target_lufs=runtime.settings.target_lufs,
+            ip=ip,
+        )
+        if action == "submit":
+            submit_bulletin(session, bulletin_id, principal, ip=ip)
+    except BulletinForbidden as exc:
+        raise PageForbidden("Bạn không được sửa bản tin này.") from exc
+    except BulletinError as exc:
+        raise FormProblem(f"Chưa sửa được bản tin: {exc}") from exc
+    return RedirectResponse(f"/bulletins/{bulletin_id}", status_code=303)
+
+
+@router.post("/bulletins/{bulletin_id}/play")
+def play(
+    request: Request,
+    bulletin_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+    principal: Annotated[Principal, Depends(allowed(Action.BROADCAST))],
+    unit_ids: Annotated[list[RowId], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+) -> Response:
+    bulletin = bulletin_for(session, principal, bulletin_id)
+    if bulletin.priority == "emergency" and not principal.can(Action.EMERGENCY):
+        raise PageForbidden("Chỉ người có quyền phát khẩn cấp mới phát được bản tin khẩn cấp.")
+    chosen = check_targets(session, principal, unit_ids)
+    broadcast, _ = play_now(session, runtime, background, principal, bulletin.id, chosen, ip=client_ip(request))
+    return RedirectResponse(f"/history/{broadcast.id}", status_code=303)

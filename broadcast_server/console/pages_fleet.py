@@ -1,0 +1,67 @@
+"""Cụm loa: the fleet as a map and a list, offline clusters first with since when and why."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import select
+
+from broadcast_server.accounts.scope import visible_unit_ids
+from broadcast_server.api.deps import RuntimeDep, SessionDep
+from broadcast_server.console.access import ConsolePrincipal
+from broadcast_server.console.fleet_map import MapPoint, commune_colours, fleet_map_svg
+from broadcast_server.console.templating import page
+from broadcast_server.health.fleet_view import fleet_status
+from broadcast_server.models import Cluster, ClusterState
+
+router = APIRouter()
+
+CAUSE_LABELS_VI = {
+    None: "Chưa từng kết nối",
+    "heartbeat_timeout": "Không nhận được tín hiệu định kỳ (mất mạng hoặc mất điện)",
+    "will": "Mất kết nối đột ngột",
+    "clean": "Thiết bị tắt đúng cách",
+    "reconnect": "Kết nối lại",
+    "status": "Kết nối",
+    "heartbeat": "Có tín hiệu trở lại",
+}
+
+
+@router.get("/fleet")
+def fleet(request: Request, session: SessionDep, runtime: RuntimeDep, principal: ConsolePrincipal) -> Response:
+    now = runtime.clock.now()
+    status = fleet_status(session, now)
+    visible = visible_unit_ids(session, principal)
+    communes = [c for c in status.communes if visible is None or c.unit_id in visible]
+    member_of = {}
+    from broadcast_server.statistics.grouping import cluster_reporting_units
+
+    unit_of, _ = cluster_reporting_units(session)
+    names = {c.unit_id: c.name for c in communes}
+    for cluster_id, unit_id in unit_of.items():
+        if unit_id in names:
+            member_of[cluster_id] = names[unit_id]
+    rows = session.exec(
+        select(Cluster.id, Cluster.lat, Cluster.lon, ClusterState.online).join(ClusterState, isouter=True)
+    )  # type: ignore[arg-type]
+    points = [
+        MapPoint(cluster_id, lat, lon, member_of[cluster_id], bool(online))
+        for cluster_id, lat, lon, online in rows
+        if cluster_id in member_of
+    ]
+    colours = commune_colours([c.name for c in communes])
+    offline = [(c.name, o) for c in communes for o in c.offline]
+    offline.sort(key=lambda pair: (pair[1].since is None, pair[1].since or now))
+    return page(
+        request,
+        "fleet.html",
+        title="Cụm loa",
+        map_svg=fleet_map_svg(points, colours, tile_url=runtime.settings.map_tile_url),
+        colours=colours,
+        communes=communes,
+        offline=offline,
+        total=sum(c.clusters for c in communes),
+        online=sum(c.online for c in communes),
+        cause_vi=lambda cause: CAUSE_LABELS_VI.get(cause, cause),
+        now=now,
+    )

@@ -1,0 +1,71 @@
+"""Lịch sử phát: broadcasts, newest first, and each one's coverage per commune (only communes in scope)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import case, func
+from sqlmodel import select
+
+from broadcast_server.accounts.scope import visible_unit_ids
+from broadcast_server.api.deps import SessionDep
+from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound
+from broadcast_server.console.templating import page
+from broadcast_server.domain.targeting import reporting_unit
+from broadcast_server.models import Broadcast, Bulletin, Cluster, Delivery, DeliveryState
+from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
+from broadcast_server.services.tree_query import load_units
+
+router = APIRouter()
+PAGE_SIZE = 50
+
+
+@router.get("/history")
+def history(request: Request, session: SessionDep, principal: ConsolePrincipal) -> Response:
+    visible = visible_unit_ids(session, principal)
+    played = func.sum(case((Delivery.state == DeliveryState.PLAYED.value, 1), else_=0))
+    query = (
+        select(Broadcast, Bulletin.title, func.count(Delivery.id), played)
+        .join(Bulletin, Bulletin.id == Broadcast.bulletin_id)  # type: ignore[arg-type]
+        .join(Delivery, Delivery.broadcast_id == Broadcast.id)  # type: ignore[arg-type]
+        .join(Cluster, Cluster.id == Delivery.cluster_id)  # type: ignore[arg-type]
+        .group_by(Broadcast.id, Bulletin.title)
+        .order_by(Broadcast.created_at.desc())  # type: ignore[attr-defined]
+        .limit(PAGE_SIZE)
+    )
+    if visible is not None:
+        query = query.where(Cluster.unit_id.in_(sorted(visible)))  # type: ignore[attr-defined]
+    rows = session.exec(query).all()
+    return page(request, "history.html", title="Lịch sử phát", rows=rows)
+
+
+@router.get("/history/{broadcast_id}")
+def broadcast_page(request: Request, broadcast_id: str, session: SessionDep, principal: ConsolePrincipal) -> Response:
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise PageNotFound("Không có lượt phát này.")
+    try:
+        coverage, states = broadcast_coverage(session, broadcast_id)
+    except NotFound as exc:
+        raise PageNotFound("Không có lượt phát này.") from exc
+    visible = visible_unit_ids(session, principal)
+    rows = list(coverage.rows)
+    total = coverage.total
+    if visible is not None:
+        units = load_units(session, include_retired=True)
+        mine = {reporting_unit(units, u).name for u in visible if u in units}
+        rows = [r for r in rows if r.name in mine]
+        if not rows:
+            raise PageForbidden("Lượt phát này không phát ở địa bàn của bạn.")
+        total = None  # totals would count other communes' clusters
+    bulletin = session.get(Bulletin, broadcast.bulletin_id)
+    return page(
+        request,
+        "broadcast.html",
+        title="Lượt phát",
+        broadcast=broadcast,
+        bulletin=bulletin,
+        rows=rows,
+        total=total,
+        states=states if visible is None else None,
+    )

@@ -1,0 +1,187 @@
+"""Lịch phát: the week calendar of the stored schedule, and the form that schedules an approved bulletin."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from broadcast_server.accounts.principal import Action, Principal
+from broadcast_server.accounts.scope import OutOfScope, visible_cluster_ids
+from broadcast_server.api.auth import client_ip
+from broadcast_server.api.deps import RuntimeDep, SessionDep
+from broadcast_server.api.schemas import RowId
+from broadcast_server.console.access import ConsolePrincipal, PageForbidden, allowed
+from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
+from broadcast_server.console.bulletin_queries import bulletins_in_scope
+from broadcast_server.console.templating import page
+from broadcast_server.console.upcoming import airings
+from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI, week_days, week_start
+from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
+from broadcast_server.scheduling.single_slot import WEEKDAYS, SingleSlotError, SingleSlotRequest, schedule_bulletin
+from broadcast_server.statistics.periods import LOCAL_TZ, day_start, local_day
+
+router = APIRouter()
+Scheduler = Annotated[Principal, Depends(allowed(Action.SCHEDULE))]
+
+
+@router.get("/schedule")
+def week(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: ConsolePrincipal,
+    week: str = "",
+    day: int = -1,
+    saved: int = 0,
+) -> Response:
+    today = local_day(runtime.clock.now())
+    try:
+        monday = week_start(date.fromisoformat(week)) if week else week_start(today)
+    except ValueError:
+        monday = week_start(today)
+    if not 0 <= day <= 6:
+        day = (today - monday).days if 0 <= (today - monday).days <= 6 else 0
+    start, end = day_start(monday), day_start(monday + timedelta(days=7))
+    found = airings(session, runtime.settings.public_url, start, end, visible_cluster_ids(session, principal))
+    return page(
+        request,
+        "schedule.html",
+        title="Lịch phát",
+        days=week_days(monday, found),
+        monday=monday,
+        previous_week=monday - timedelta(days=7),
+        next_week=monday + timedelta(days=7),
+        selected=day,
+        today=today,
+        flash="Đã lưu lịch phát." if saved else None,
+    )
+
+
+def _form_page(request, session, principal, *, status_code=200, **values):
+    defaults = {
+        "bulletin_id": "",
+        "start_date": "",
+        "start_time": "",
+        "weekdays": [],
+        "until": "",
+        "chosen": [],
+        "repeat": "once",
+        "problems": [],
+        "result": None,
+        "layer": "background",
+    }
+    approved = [b for b in bulletins_in_scope(session, principal, statuses=["approved"]) if b.priority != "emergency"]
+    return page(
+        request,
+        "schedule_new.html",
+        status_code=status_code,
+        title="Lên lịch phát",
+        bulletins=approved,
+        choices=target_choices(session, principal),
+        weekday_codes=list(zip(WEEKDAYS, WEEKDAY_NAMES_VI, strict=True)),
+        rule_vi=rule_in_vietnamese,
+        **{**defaults, **values},
+    )
+
+
+@router.get("/schedule/new")
+def schedule_form(
+    request: Request, session: SessionDep, runtime: RuntimeDep, principal: Scheduler, bulletin_id: str = ""
+) -> Response:
+    if bulletin_id:
+        bulletin_for(session, principal, bulletin_id)
+    local = (runtime.clock.now() + timedelta(minutes=10)).astimezone(LOCAL_TZ)
+    return _form_page(
+        request,
+        session,
+        principal,
+        bulletin_id=bulletin_id,
+        start_date=local.date().isoformat(),
+        start_time=local.strftime("%H:%M"),
+    )
+
+
+@router.post("/schedule/new")
+def schedule_save(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Scheduler,
+    bulletin_id: Annotated[str, Form(max_length=64)] = "",
+    start_date: Annotated[str, Form(max_length=10)] = "",
+    start_time: Annotated[str, Form(max_length=5)] = "",
+    repeat: Annotated[str, Form()] = "once",
+    weekdays: Annotated[list[str], Form()] = [],  # noqa: B006
+    until: Annotated[str, Form(max_length=10)] = "",
+    layer: Annotated[str, Form()] = "background",
+    unit_ids: Annotated[list[RowId], Form()] = [],  # noqa: B006
+    action: Annotated[str, Form()] = "check",
+) -> Response:
+    """'check' shows the conflicts without saving; 'save' saves unless there are conflicts; 'accept' saves anyway."""
+    values = {
+        "bulletin_id": bulletin_id,
+        "start_date": start_date,
+        "start_time": start_time,
+        "repeat": repeat,
+        "weekdays": weekdays,
+        "until": until,
+        "chosen": unit_ids,
+        "layer": layer,
+    }
+    if bulletin_id:
+        bulletin_for(session, principal, bulletin_id)
+    chosen = check_targets(session, principal, unit_ids)
+    problems = []
+    try:
+        first_day = date.fromisoformat(start_date)
+        at = time.fromisoformat(start_time)
+    except ValueError:
+        problems.append("ngày hoặc giờ phát không hợp lệ")
+    last_day = None
+    if until:
+        try:
+            last_day = date.fromisoformat(until)
+        except ValueError:
+            problems.append("ngày kết thúc không hợp lệ")
+    if repeat == "weekly" and not weekdays:
+        problems.append("hãy chọn các ngày trong tuần sẽ phát")
+    if not bulletin_id:
+        problems.append("hãy chọn bản tin")
+    if problems:
+        return _form_page(request, session, principal, status_code=422, problems=problems, **values)
+    slot_request = SingleSlotRequest(
+        bulletin_id=bulletin_id,
+        start_date=first_day,
+        start_time=at.replace(second=0, microsecond=0),
+        unit_ids=chosen,
+        weekdays=tuple(weekdays) if repeat == "weekly" else (),
+        until=last_day if repeat == "weekly" else None,
+        layer=layer,
+    )
+    try:
+        result = schedule_bulletin(
+            session,
+            slot_request,
+            public_url=runtime.settings.public_url,
+            principal=principal,
+            now=runtime.clock.now(),
+            accept_conflicts=action == "accept",
+            dry_run=action == "check",
+            ip=client_ip(request),
+        )
+    except OutOfScope as exc:
+        raise PageForbidden("Bạn chỉ được lên lịch cho địa bàn thuộc phạm vi của mình.") from exc
+    except SingleSlotError as exc:
+        return _form_page(request, session, principal, status_code=422, problems=exc.problems, **values)
+    if not result.applied:
+        return _form_page(request, session, principal, result=result, **values)
+    session.commit()
+    if runtime.pusher is not None:
+        runtime.pusher.poke()  # the clusters get the new window now, not at the next hourly push
+    monday = week_start(first_day)
+    return RedirectResponse(
+        f"/schedule?week={monday.isoformat()}&day={(first_day - monday).days}&saved=1", status_code=303
+    )

@@ -1,0 +1,127 @@
+"""Phát khẩn cấp: the confirmation says how many clusters are reached and interrupted; sending dispatches."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, select
+
+from broadcast_server.db.session import session_scope
+from broadcast_server.models import AuditEntry, Broadcast, Bulletin, ClusterState, Delivery, Heartbeat
+from tests.console.conftest import sign_in
+
+
+def _online_and_playing(engine, online: list[str], playing: list[str]) -> None:
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        for cluster_id in online:
+            session.add(ClusterState(cluster_id=cluster_id, online=True, changed_at=now, last_seen_at=now))
+            session.add(
+                Heartbeat(
+                    cluster_id=cluster_id,
+                    sent_at=now,
+                    received_at=now,
+                    seq=1,
+                    uptime_s=60,
+                    playing="entry-1" if cluster_id in playing else None,
+                )
+            )
+
+
+def _figures(html: str) -> list[int]:
+    section = html[html.index('id="estimate"') :]
+    return [int(n) for n in re.findall(r"<strong[^>]*>(\d+)</strong>", section)[:3]]
+
+
+def test_confirmation_counts_targeted_online_and_playing_clusters(client, engine, world):
+    online = world.clusters_a[:10]
+    _online_and_playing(engine, online, playing=online[:3])
+    csrf = sign_in(client, "duyet")
+    form = client.get("/emergency").text
+    assert "Phát khẩn cấp" in form
+    confirm = client.post(
+        "/emergency/confirm",
+        data={
+            "csrf_token": csrf,
+            "title": "Cảnh báo lũ",
+            "text": "Nước sông đang lên nhanh, bà con di dời ngay.",
+            "unit_ids": world.commune_a,
+        },
+    )
+    assert confirm.status_code == 200, confirm.text
+    assert _figures(confirm.text) == [len(world.clusters_a), 10, 3]
+    assert "sẽ bị ngắt" in confirm.text
+    with Session(engine) as session:
+        bulletin = session.exec(select(Bulletin)).one()
+        assert (bulletin.priority, bulletin.status) == ("emergency", "approved")  # no queue, audited
+        actions = {e.action for e in session.exec(select(AuditEntry).where(AuditEntry.object_id == bulletin.id))}
+        assert {"bulletin.create", "bulletin.emergency_skip_queue"} <= actions
+    # Without a broker connection nothing is sent, and the page says why.
+    refused = client.post(
+        "/emergency/send", data={"csrf_token": csrf, "bulletin_id": bulletin.id, "unit_ids": world.commune_a}
+    )
+    assert refused.status_code == 422 and "MQTT" in refused.text
+    with Session(engine) as session:
+        assert session.exec(select(Delivery)).all() == []
+
+
+@pytest.mark.broker
+def test_send_dispatches_through_the_broker(client, runtime, engine, world):
+    from bcast.broker import LocalBroker
+
+    with LocalBroker() as broker:
+        runtime.settings.mqtt_port = broker.port
+        runtime.settings.mqtt_host = broker.host
+        runtime.start()
+        try:
+            csrf = sign_in(client, "admin")
+            confirm = client.post(
+                "/emergency/confirm",
+                data={
+                    "csrf_token": csrf,
+                    "text": "Diễn tập phòng cháy.",
+                    "unit_ids": [world.commune_a, world.commune_b],
+                    "repeat_times": 3,
+                    "repeat_interval_min": 15,
+                    "full_volume": "1",
+                },
+            )
+            assert "3 lần</strong>, cách nhau 15 phút" in confirm.text and "âm lượng tối đa" in confirm.text
+            bulletin_id = re.search(r'name="bulletin_id" value="([0-9a-f]+)"', confirm.text).group(1)
+            hidden = dict(
+                re.findall(r'name="(repeat_times|repeat_interval_min|full_volume)" value="([^"]*)"', confirm.text)
+            )
+            sent = client.post(
+                "/emergency/send",
+                data={
+                    "csrf_token": csrf,
+                    "bulletin_id": bulletin_id,
+                    "unit_ids": [world.commune_a, world.commune_b],
+                    **hidden,  # what the confirmation page carries to the send button
+                },
+            )
+            assert sent.status_code == 303 and sent.headers["location"].startswith("/history/")
+            broadcast_id = sent.headers["location"].split("/")[-1]
+        finally:
+            runtime.stop()
+    with Session(engine) as session:
+        deliveries = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast_id)).all()
+        assert len(deliveries) == len(world.clusters_a) + len(world.clusters_b)
+        assert {d.state for d in deliveries} == {"sent"}  # the broker acknowledged every command
+        broadcast = session.get(Broadcast, broadcast_id)
+        assert (broadcast.repeat_times, broadcast.repeat_interval_s, broadcast.volume) == (3, 900, 100)
+        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.create")).one()
+        assert (entry.object_id, entry.actor) == (broadcast_id, "admin")
+
+
+def test_a_normal_bulletin_cannot_be_sent_as_an_emergency(client, engine, runtime, world):
+    from tests.console.conftest import make_bulletin
+
+    normal = make_bulletin(runtime, world.commune_a, status="approved")
+    csrf = sign_in(client, "duyet")
+    response = client.post(
+        "/emergency/send", data={"csrf_token": csrf, "bulletin_id": normal, "unit_ids": world.commune_a}
+    )
+    assert response.status_code == 422

@@ -1,0 +1,136 @@
+"""Cụm loa, Lịch sử phát, Báo cáo, Nhật ký: what each shows, limited to the user's area."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from broadcast_server.db.session import session_scope
+from broadcast_server.models import ClusterState, Delivery, PresenceEvent
+from broadcast_server.services.dispatch import Target, create_broadcast
+from tests.console.conftest import COMMUNE_A, COMMUNE_B, make_bulletin, sign_in
+
+OFFLINE_FILL = "fill='#d62728'"
+
+
+def set_presence(engine, online: list[str], offline: list[str], *, since: datetime) -> None:
+    with session_scope(engine) as session:
+        for cluster_id in online:
+            session.add(
+                ClusterState(cluster_id=cluster_id, online=True, changed_at=since, last_seen_at=since, cause="status")
+            )
+        for cluster_id in offline:
+            session.add(
+                ClusterState(
+                    cluster_id=cluster_id,
+                    online=False,
+                    changed_at=since,
+                    last_seen_at=since,
+                    cause="heartbeat_timeout",
+                    last_error="amplifier overheated",
+                    last_error_at=since,
+                )
+            )
+            session.add(PresenceEvent(cluster_id=cluster_id, online=False, at=since, cause="heartbeat_timeout"))
+
+
+def test_fleet_page_lists_offline_clusters_first_and_draws_them_red(client, engine, world):
+    since = datetime.now(UTC) - timedelta(hours=2)
+    down = world.clusters_a[:2]
+    set_presence(engine, world.clusters_a[2:] + world.clusters_b, down, since=since)
+    sign_in(client, "kythuat")
+    page = client.get("/fleet").text
+    assert f"<strong>{len(world.clusters_a) + len(world.clusters_b) - 2}</strong>/" in page
+    offline_section = page[page.index('id="offline-list"') : page.index("<h2>Bản đồ</h2>")]
+    for cluster_id in down:
+        assert cluster_id in offline_section
+    assert "Không nhận được tín hiệu định kỳ" in offline_section and "amplifier overheated" in offline_section
+    assert page.count(OFFLINE_FILL) == 2
+    assert page.count("<circle") == len(world.clusters_a) + len(world.clusters_b)
+    assert "<image" not in page  # no tile server configured: a plain base, nothing fetched from outside
+
+    client.cookies.clear()
+    sign_in(client, "xa-b")
+    theirs = client.get("/fleet").text
+    assert OFFLINE_FILL not in theirs and down[0] not in theirs
+    assert theirs.count("<circle") == len(world.clusters_b)
+
+
+def test_fleet_map_uses_a_tile_server_only_when_configured(client, runtime, world):
+    runtime.settings.map_tile_url = "http://tiles.local/{z}/{x}/{y}.png"
+    sign_in(client, "admin")
+    page = client.get("/fleet").text
+    assert "<image href='http://tiles.local/" in page
+
+
+def _broadcast(runtime, world, *, to_b: bool = True) -> str:
+    bulletin = make_bulletin(runtime, world.commune_a, status="approved", title="Thông báo lịch cắt điện")
+    with session_scope(runtime.engine) as session:
+        units = (world.commune_a, world.commune_b) if to_b else (world.commune_a,)
+        broadcast, deliveries = create_broadcast(session, bulletin, Target(units), ttl_s=600)
+        for delivery in deliveries:
+            if delivery.cluster_id in world.clusters_a[:5] or delivery.cluster_id in world.clusters_b[:1]:
+                delivery.state = "played"
+        return broadcast.id
+
+
+def test_history_shows_coverage_per_commune(client, runtime, world):
+    broadcast_id = _broadcast(runtime, world)
+    sign_in(client, "duyet")
+    listing = client.get("/history").text
+    assert "Thông báo lịch cắt điện" in listing
+    assert f"6 / {len(world.clusters_a) + len(world.clusters_b)}" in listing
+    page = client.get(f"/history/{broadcast_id}").text
+    assert f'<tr><td>{COMMUNE_A}</td><td class="num">{len(world.clusters_a)}</td><td class="num">5</td>' in page
+    assert f'<tr><td>{COMMUNE_B}</td><td class="num">{len(world.clusters_b)}</td><td class="num">1</td>' in page
+
+    client.cookies.clear()
+    sign_in(client, "xa-b")
+    mine = client.get(f"/history/{broadcast_id}").text
+    assert COMMUNE_B in mine and f"<td>{COMMUNE_A}</td>" not in mine and "Tổng cộng" not in mine
+    assert "1 / 15" in client.get("/history").text  # its own commune's clusters only
+
+
+def test_history_of_another_commune_is_refused(client, runtime, world):
+    only_a = _broadcast(runtime, world, to_b=False)
+    sign_in(client, "xa-b")
+    assert client.get(f"/history/{only_a}").status_code == 403
+    assert "Thông báo lịch cắt điện" not in client.get("/history").text
+
+
+def test_reports_draw_charts_and_download_files_of_the_users_area(client, runtime, world):
+    _broadcast(runtime, world)
+    sign_in(client, "admin")
+    page = client.get("/reports").text
+    assert page.count("<svg id='c-") == 3 and "Số bài đã phát" in page
+    assert COMMUNE_A in page and COMMUNE_B in page
+    quarter = page.split("/reports/quarterly.csv?quarter=")[1].split('"')[0]
+    xlsx = client.get(f"/reports/quarterly.xlsx?quarter={quarter}")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/reports/quarterly.csv?quarter={quarter}").text)))
+    assert {r["commune"] for r in rows} == {COMMUNE_A, COMMUNE_B}
+    client.cookies.clear()
+    sign_in(client, "xa-a")
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/reports/quarterly.csv?quarter={quarter}").text)))
+    assert [r["commune"] for r in rows] == [COMMUNE_A]
+    assert COMMUNE_B not in client.get("/reports").text
+    assert client.get("/reports/quarterly.csv?quarter=2026Q9").status_code == 422
+
+
+def test_audit_log_is_read_only_and_scoped(client, runtime, engine, world):
+    csrf = sign_in(client, "xa-a")
+    client.post("/bulletins/new", data={"csrf_token": csrf, "title": "Tin A", "text": "Nội dung.", "action": "save"})
+    page = client.get("/audit").text
+    page = page[page.index('id="audit"') :]
+    assert "Tạo bản tin" in page and "Đăng nhập" in page and "xa-a" in page
+    assert client.post("/audit", data={"csrf_token": csrf}).status_code == 405
+    client.cookies.clear()
+    sign_in(client, "xa-b")
+    theirs = client.get("/audit").text
+    theirs = theirs[theirs.index('id="audit"') :]
+    assert "Tạo bản tin" not in theirs and "xa-b" in theirs
+    with Session(engine) as session:
+        assert session.get(Delivery, 1) is None  # nothing was dispatched by any of this

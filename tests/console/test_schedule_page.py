@@ -1,0 +1,104 @@
+"""Lịch phát: schedule an approved bulletin once or weekly, see conflicts with the rule before saving, see the week."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlmodel import Session, select
+
+from broadcast_server.models import AuditEntry, Slot
+from tests.console.conftest import make_bulletin, sign_in
+
+
+def _form(csrf, bulletin_id, day, at, units, action, **extra):
+    return {
+        "csrf_token": csrf,
+        "bulletin_id": bulletin_id,
+        "start_date": day.isoformat(),
+        "start_time": at,
+        "unit_ids": units,
+        "action": action,
+        **extra,
+    }
+
+
+def test_schedule_once_then_a_conflict_is_shown_with_its_rule(client, engine, runtime, world):
+    first = make_bulletin(runtime, world.commune_a, status="approved", title="Bản tin sáng")
+    second = make_bulletin(
+        runtime,
+        world.commune_a,
+        status="approved",
+        title="Thông báo họp",
+        text="Mời bà con dự họp thôn vào tối nay, lúc bảy giờ.",
+    )
+    day = date.today() + timedelta(days=3)
+    csrf = sign_in(client, "duyet")
+    checked = client.post("/schedule/new", data=_form(csrf, first, day, "06:30", [world.commune_a], "check"))
+    assert checked.status_code == 200
+    assert f"<strong>{len(world.clusters_a)}</strong> cụm loa" in checked.text
+    assert "Không trùng giờ" in checked.text
+    saved = client.post("/schedule/new", data=_form(csrf, first, day, "06:30", [world.commune_a], "save"))
+    assert saved.status_code == 303 and "saved=1" in saved.headers["location"]
+    week = client.get(saved.headers["location"]).text
+    assert "Bản tin sáng" in week and "06:30" in week
+
+    clash = client.post("/schedule/new", data=_form(csrf, second, day, "06:30", [world.commune_a], "save"))
+    assert clash.status_code == 200
+    assert "Trùng giờ với chương trình khác" in clash.text
+    assert "“Bản tin sáng” và “Thông báo họp”" in clash.text or "“Thông báo họp” và “Bản tin sáng”" in clash.text
+    assert "Quy tắc sẽ áp dụng: chương trình sau xếp hàng, phát khi chương trình trước kết thúc" in clash.text
+    with Session(engine) as session:
+        assert len(session.exec(select(Slot)).all()) == 1  # not saved until accepted
+    accepted = client.post("/schedule/new", data=_form(csrf, second, day, "06:30", [world.commune_a], "accept"))
+    assert accepted.status_code == 303
+    with Session(engine) as session:
+        slots = session.exec(select(Slot)).all()
+        assert len(slots) == 2 and {s.start_time for s in slots} == {"06:30"}
+        assert {
+            e.object_id for e in session.exec(select(AuditEntry).where(AuditEntry.action == "schedule.create"))
+        } == {s.id for s in slots}
+
+
+def test_weekly_schedule_appears_on_each_chosen_day(client, engine, runtime, world):
+    bulletin = make_bulletin(runtime, world.commune_b, status="approved", title="Chuyên mục nông nghiệp")
+    csrf = sign_in(client, "bientap")
+    monday = date.today() - timedelta(days=date.today().weekday()) + timedelta(days=7)
+    saved = client.post(
+        "/schedule/new",
+        data=_form(
+            csrf, bulletin, monday, "17:00", [world.commune_b], "save", repeat="weekly", weekdays=["MO", "WE", "FR"]
+        ),
+    )
+    assert saved.status_code == 303, saved.text
+    with Session(engine) as session:
+        slot = session.exec(select(Slot)).one()
+        assert slot.rule == "FREQ=WEEKLY;BYDAY=MO,WE,FR"
+    week = client.get(f"/schedule?week={monday.isoformat()}").text
+    assert week.count("Chuyên mục nông nghiệp") == 3
+    # A broadcaster of the other commune does not see it in its calendar.
+    client.cookies.clear()
+    sign_in(client, "xa-a")
+    assert "Chuyên mục nông nghiệp" not in client.get(f"/schedule?week={monday.isoformat()}").text
+
+
+def test_bad_schedules_are_refused_with_reasons(client, engine, runtime, world):
+    draft = make_bulletin(runtime, world.commune_a, status="draft", title="Nháp")
+    approved = make_bulletin(runtime, world.commune_a, status="approved", title="Đã duyệt")
+    csrf = sign_in(client, "duyet")
+    past = client.post(
+        "/schedule/new", data=_form(csrf, approved, date(2020, 1, 1), "07:00", [world.commune_a], "save")
+    )
+    assert past.status_code == 422 and "giờ phát đã qua" in past.text
+    not_approved = client.post(
+        "/schedule/new", data=_form(csrf, draft, date.today() + timedelta(days=1), "07:00", [world.commune_a], "save")
+    )
+    assert not_approved.status_code == 422 and "chỉ lên lịch được bản tin đã duyệt" in not_approved.text
+    no_days = client.post(
+        "/schedule/new",
+        data=_form(
+            csrf, approved, date.today() + timedelta(days=1), "07:00", [world.commune_a], "save", repeat="weekly"
+        ),
+    )
+    assert no_days.status_code == 422 and "hãy chọn các ngày" in no_days.text
+    with Session(engine) as session:
+        assert session.exec(select(Slot)).all() == []
