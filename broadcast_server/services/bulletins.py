@@ -16,7 +16,7 @@ from broadcast_server.accounts.principal import Action, Principal, ensure_can
 from broadcast_server.accounts.scope import OutOfScope, unit_in_scope, unit_label
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
-from broadcast_server.models import AudioAsset, Bulletin, BulletinKind, BulletinStatus, Priority
+from broadcast_server.models import AdminUnit, AudioAsset, Bulletin, BulletinKind, BulletinStatus, Priority
 
 if TYPE_CHECKING:
     from audio.render import RenderResult
@@ -90,7 +90,7 @@ def create_text_bulletin(
         raise BulletinError(f"unknown priority {priority!r}")
     if not text.strip():
         raise BulletinError("text is empty")
-    owner_unit_id = _check_new_owner(session, principal, owner_unit_id)
+    owner_unit_id = check_new_owner(session, principal, owner_unit_id)
     asset = _speak(session, audio_dir, text, voice=voice, target_lufs=target_lufs)
     bulletin = Bulletin(
         title=title,
@@ -135,7 +135,11 @@ def _speak(session: Session, audio_dir: Path, text: str, *, voice: str, target_l
     return store_rendered(session, audio_dir, result)
 
 
-def _check_new_owner(session: Session, principal: Principal | None, owner_unit_id: int | None) -> int | None:
+def check_new_owner(session: Session, principal: Principal | None, owner_unit_id: int | None) -> int | None:
+    """The unit a new bulletin belongs to (default: the principal's own), checked before any audio is made."""
+    if owner_unit_id is not None and session.get(AdminUnit, owner_unit_id) is None:
+        # An unscoped administrator passes the scope check for any number; the foreign key would fail (a 500).
+        raise BulletinError(f"unit {owner_unit_id} does not exist")
     if principal is None:
         return owner_unit_id
     ensure_can(principal, Action.DRAFT_BULLETIN)

@@ -15,9 +15,14 @@ from pathlib import Path
 from sqlmodel import Session
 
 from broadcast_server.accounts.principal import Action, Principal
-from broadcast_server.accounts.scope import unit_in_scope
 from broadcast_server.models import Bulletin, BulletinKind, BulletinStatus, Priority
-from broadcast_server.services.bulletins import BulletinError, BulletinForbidden, add_new_bulletin, store_rendered
+from broadcast_server.services.bulletins import (
+    BulletinError,
+    BulletinForbidden,
+    add_new_bulletin,
+    check_new_owner,
+    store_rendered,
+)
 
 # What phones record and people send; anything else is refused before ffmpeg looks at it.
 RECORDING_SUFFIXES = (".m4a", ".mp3", ".wav", ".amr", ".ogg", ".oga", ".opus", ".aac", ".3gp")
@@ -49,12 +54,9 @@ def create_audio_bulletin(
         raise BulletinError("title is empty")
     if Path(filename).suffix.lower() not in RECORDING_SUFFIXES:
         raise RecordingRefused(f"{filename!r}: not a recording type we accept ({', '.join(RECORDING_SUFFIXES)})")
-    if principal is not None:
-        if not principal.can(Action.DRAFT_BULLETIN):
-            raise BulletinForbidden(f"role {principal.role.value!r} may not draft bulletins")
-        owner_unit_id = owner_unit_id if owner_unit_id is not None else principal.scope_unit_id
-        if not unit_in_scope(session, principal, owner_unit_id):
-            raise BulletinForbidden(f"unit {owner_unit_id} is outside your scope")
+    if principal is not None and not principal.can(Action.DRAFT_BULLETIN):
+        raise BulletinForbidden(f"role {principal.role.value!r} may not draft bulletins")
+    owner_unit_id = check_new_owner(session, principal, owner_unit_id)  # exists, and in scope
     audio_dir = Path(audio_dir)
     audio_dir.mkdir(parents=True, exist_ok=True)
     fd, staging_name = tempfile.mkstemp(prefix=".upload-", suffix=".mp3", dir=audio_dir)
