@@ -32,6 +32,7 @@ _SUBCOMMANDS: list[tuple[str, str, str | None]] = [
     ("audio.cli", "tts_app", "tts"),
     ("audio.cli", "audio_app", "audio"),
     ("bcast.demo_cli", "app", None),  # demo
+    ("bcast.bench_cli", "app", None),  # bench (the suite in bench/, from a source checkout)
 ]
 
 

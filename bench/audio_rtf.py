@@ -43,6 +43,7 @@ from audio.speech import spoken_form, text_to_wav  # noqa: E402
 from audio.tts.cache import SynthesisCache  # noqa: E402
 from audio.tts.espeak import EspeakEngine  # noqa: E402
 
+DEFAULT_SEEDS = ROOT.parent / "shared" / "seeds"
 # First guess of espeak-ng's Vietnamese speaking rate, in spoken words (syllables) per minute.
 WORDS_PER_MINUTE = 250
 _JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.DOTALL)
@@ -95,6 +96,39 @@ def bare_ffmpeg_mp3(src: Path, out: Path, target: float = -16.0, peak: float = -
     )  # fmt: skip
 
 
+def spoken_bulletin(seeds: Path, minutes: float, wav: Path) -> tuple[str, float]:
+    """Speak seed lines to `wav` until espeak-ng takes at least `minutes`; return (text, seconds of audio)."""
+    wanted_s = minutes * 60
+    words = int(minutes * WORDS_PER_MINUTE)
+    for _ in range(4):
+        text = bulletin_text(seeds, words)
+        text_to_wav(text, wav, engine=EspeakEngine(backend="binary"), cache=False)
+        audio_s = probe(wav).duration_s or 0.0
+        if audio_s >= wanted_s:
+            break
+        words = int(words * wanted_s / max(audio_s, 1.0) * 1.02) + 1
+    return text, audio_s
+
+
+def render_against_ffmpeg(seeds: Path = DEFAULT_SEEDS, minutes: float = 5.0, repeat: int = 1) -> dict[str, object]:
+    """`audio.render` to MP3 against the bare two-pass ffmpeg baseline on the same spoken bulletin (for the suite)."""
+    with tempfile.TemporaryDirectory(prefix="bcast-rtf-") as tmp:
+        work = Path(tmp)
+        wav = work / "bulletin.wav"
+        _, audio_s = spoken_bulletin(seeds, minutes, wav)
+        render_s = timed(lambda: render(wav, work / "render.mp3", fmt="mp3"), repeat)
+        bare_s = timed(lambda: bare_ffmpeg_mp3(wav, work / "bare.mp3"), repeat)
+    return {
+        "audio_s": round(audio_s, 2),
+        "repeat": repeat,
+        "render_s": round(render_s, 3),
+        "bare_ffmpeg_s": round(bare_s, 3),
+        "render_rtf": float(f"{render_s / audio_s:.3g}"),
+        "bare_ffmpeg_rtf": float(f"{bare_s / audio_s:.3g}"),
+        "render_rtf_ratio": round(render_s / bare_s, 2),
+    }
+
+
 def machine() -> dict[str, object]:
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
@@ -112,22 +146,14 @@ def machine() -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "seeds")
+    parser.add_argument("--seeds", type=Path, default=DEFAULT_SEEDS)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bcast-rtf-"))
     wav = work / "bulletin.wav"
-    wanted_s = args.minutes * 60
-    words = int(args.minutes * WORDS_PER_MINUTE)
-    for _ in range(4):
-        text = bulletin_text(args.seeds, words)
-        text_to_wav(text, wav, engine=EspeakEngine(backend="binary"), cache=False)
-        audio_s = probe(wav).duration_s or 0.0
-        if audio_s >= wanted_s:
-            break
-        words = int(words * wanted_s / max(audio_s, 1.0) * 1.02) + 1
+    text, audio_s = spoken_bulletin(args.seeds, args.minutes, wav)
     spoken = spoken_form(text)
     report: dict[str, object] = {"machine": machine(), "repeat": args.repeat, "text_chars": len(text)}
 

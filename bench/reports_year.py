@@ -27,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CATEGORIES = ["Chuyển đổi số", "An ninh trật tự", "Nông nghiệp", None]
 
 
@@ -231,23 +230,17 @@ def timed(function, repeat: int) -> tuple[float, object]:
 
 
 def run(backend: str, clusters: int, days: int, repeat: int) -> dict:
+    from bench.scratch_database import scratch_database
     from broadcast_server.db.engine import make_engine
     from broadcast_server.db.migrate import upgrade
     from broadcast_server.db.session import session_scope
     from broadcast_server.statistics.queries import commune_figures, commune_figures_raw
     from broadcast_server.statistics.rollups import refresh_rollups
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench-reports-")
-    name = f"bench_reports_{secrets.token_hex(4)}"
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp.name}/bench.sqlite3"
-    else:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp,
+        scratch_database(backend, Path(tmp), "bench_reports") as url,
+    ):
         upgrade(url)
         engine = make_engine(url)
         started = time.perf_counter()
@@ -266,26 +259,19 @@ def run(backend: str, clusters: int, days: int, repeat: int) -> dict:
             noop_refresh, _ = timed(lambda: refresh_rollups(session, now=datetime(2027, 1, 1, tzinfo=UTC)), repeat)
         assert [r.as_dict() for r in fast] == [r.as_dict() for r in slow], "rollups disagree with the raw figures"
         engine.dispose()
-        return {
-            "backend": backend,
-            **counts,
-            "communes": len(fast),
-            "generate_s": round(generate_s, 1),
-            "rollup_build_s": round(rollup_s, 1),
-            "quarter_rollup_s": round(rollup_q, 4),
-            "quarter_raw_s": round(raw_q, 3),
-            "quarter_speedup": round(raw_q / rollup_q, 1),
-            "year_rollup_s": round(rollup_y, 4),
-            "refresh_noop_s": round(noop_refresh, 4),
-            "figures_equal": True,
-        }
-    finally:
-        tmp.cleanup()
-        if backend == "postgres":
-            import psycopg
-
-            with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {
+        "backend": backend,
+        **counts,
+        "communes": len(fast),
+        "generate_s": round(generate_s, 1),
+        "rollup_build_s": round(rollup_s, 1),
+        "quarter_rollup_s": round(rollup_q, 4),
+        "quarter_raw_s": round(raw_q, 3),
+        "quarter_speedup": round(raw_q / rollup_q, 1),
+        "year_rollup_s": round(rollup_y, 4),
+        "refresh_noop_s": round(noop_refresh, 4),
+        "figures_equal": True,
+    }
 
 
 def main() -> None:

@@ -1,0 +1,457 @@
+"""Ingest: heartbeats and reports stored per second with zero loss, against mosquitto_sub on the same stream.
+
+Run: .venv/bin/python -m bench.ingest [--messages 100000] [--clusters 2000] [--database sqlite|postgres]
+
+One mosquitto (bcast.broker.LocalBroker, without a per-client queue cap, see BROKER_CONFIG) serves two
+phases, each fed the same stream by `--publishers` processes of `--clients` MQTT connections each, writing
+pre-encoded packets as fast as the sockets take them, from `--clusters` cluster ids: 4 heartbeats (QoS 0)
+for each report (QoS 1), every message valid against the contract.
+- baseline: `mosquitto_sub` (the C client) subscribed to the heartbeat and report topics; rate = messages
+  it printed / (last message's timestamp - the moment the publishers were told to go). This is the
+  broker's own limit on this machine.
+- server: the real `MqttBus` + `IngestWorker` (with the fleet-health monitor, as `Runtime` starts them)
+  storing into a fresh database (SQLite by default, PostgreSQL with `--database postgres`) that holds the
+  fleet; rate = rows stored / (moment the last row was stored - go). Loss is counted from the rows:
+  `heartbeat` + `playback_report` rows against messages published.
+Each subscriber is proven listening with a probe message before the publishers go. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.child_process import Child, emit  # noqa: E402
+
+TOPIC_ROOT = "bcast"
+REPORT_EVERY = 5  # one message in five is a report, the others heartbeats
+PROBE_CLUSTER = "bench-probe"  # not in the fleet: the server drops its messages and counts them as unknown
+DEFAULT_PUBLISHERS = 2
+# No per-client queue cap: the publishers offer more than any subscriber takes, so the broker must buffer
+# the burst; with the production cap (10,000, docker/mosquitto.conf) it drops what overflows, QoS 0 and 1
+# alike, and the loss would be the broker's, not the subscriber's. $SYS every second counts drops anyway.
+BROKER_CONFIG = "max_queued_messages 0\nsys_interval 1"
+DEFAULT_CLIENTS = 25  # connections per publisher process
+
+
+def message(i: int, cluster_ids: list[str], now: str) -> tuple[str, bytes, int]:
+    """Message number `i` of the stream: (topic, payload, QoS), checked against the contract."""
+    from mqtt_contract import QOS, Channel, Topics, encode
+
+    cluster_id = cluster_ids[i % len(cluster_ids)]
+    if i % REPORT_EVERY == REPORT_EVERY - 1:
+        channel = Channel.REPORT
+        body: dict[str, Any] = {
+            "v": 1,
+            "id": uuid.uuid4().hex,
+            "ts": now,
+            "command_id": uuid.uuid4().hex,
+            "status": "played",
+            "started_at": now,
+            "ended_at": now,
+            "played_s": 90.0,
+            "late_s": 0.0,
+        }
+    else:
+        channel = Channel.HEARTBEAT
+        body = {
+            "v": 1,
+            "ts": now,
+            "seq": 1,
+            "uptime_s": float(i),
+            "firmware": "bcast-agent/0.1.0",
+            "volume": 80,
+            "amplifier": "on",
+            "playing": None,
+            "cache_free_bytes": 1_000_000_000,
+            "link_rssi_dbm": None,
+            "clock_offset_s": None,
+            "last_error": None,
+        }
+    return Topics(TOPIC_ROOT).for_cluster(cluster_id, channel), encode(channel, body), QOS[channel]
+
+
+def probe_payload() -> bytes:
+    """A valid heartbeat of a cluster no fleet holds."""
+    from mqtt_contract.times import isoformat
+
+    return message(0, [PROBE_CLUSTER], isoformat(datetime.now(UTC)))[1]
+
+
+# ----------------------------------------------------------------------------------------- publisher
+
+
+def _packet(kind: int, body: bytes) -> bytes:
+    """An MQTT 3.1.1 control packet: type and flags, remaining length (variable-length integer), body."""
+    length, size = bytearray(), len(body)
+    while True:
+        size, digit = divmod(size, 128)
+        length.append(digit | (0x80 if size else 0))
+        if not size:
+            return bytes([kind]) + bytes(length) + body
+
+
+def _string(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
+class RawPublisher:
+    """One MQTT 3.1.1 connection that writes pre-encoded PUBLISH packets as fast as the socket takes them.
+
+    paho in Python tops out near 20,000 messages/s per process here, under the broker's limit; writing the
+    packets ourselves lets a few processes offer more than the broker can pass. QoS 1 messages carry
+    packet ids and are counted acknowledged from the broker's PUBACKs; a PINGREQ after the stream is
+    answered only once the broker has handled every packet before it (one connection is handled in order).
+    """
+
+    def __init__(self, port: int, client_id: str) -> None:
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        # Keepalive 0: the connection idles between the phases without pings.
+        self.sock.sendall(_packet(0x10, _string("MQTT") + bytes([4, 0x02, 0, 0]) + _string(client_id)))
+        if self._read(4)[:1] != b"\x20":
+            raise SystemExit("publisher: broker refused the connection")
+        self.stream = bytearray()
+        self.qos1 = 0
+
+    def add(self, topic: str, payload: bytes, qos: int) -> None:
+        packet_id = b""
+        if qos:
+            self.qos1 += 1
+            packet_id = (self.qos1 % 65535 + 1).to_bytes(2, "big")
+        self.stream += _packet(0x30 | qos << 1, _string(topic) + packet_id + payload)
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            data += chunk
+        return data
+
+    def send_all(self, result: list[int]) -> None:
+        """Write the stream and a PINGREQ; read until PINGRESP; append the PUBACKs counted to `result`."""
+        self.sock.sendall(bytes(self.stream) + b"\xc0\x00")
+        acks = 0
+        while True:
+            head = self._read(2)
+            if head == b"\xd0\x00":
+                break
+            body = self._read(head[1])
+            if head[0] == 0x40 and len(body) == 2:
+                acks += 1
+        result.append(acks)
+
+
+def publisher(port: int, index: int, procs: int, clients: int, total: int, clusters: int) -> None:
+    """Child: connect `clients` raw connections, build this process's share of the stream, publish on 'go'."""
+    from bench.synthetic_fleet import cluster_ids
+    from mqtt_contract.times import isoformat
+
+    ids = cluster_ids(clusters, "ing")
+    now = isoformat(datetime.now(UTC))
+    pool = [RawPublisher(port, f"bench-pub-{index}-{c}-{uuid.uuid4().hex[:6]}") for c in range(clients)]
+    mine = range(index, total, procs)
+    for j, i in enumerate(mine):
+        pool[j % clients].add(*message(i, ids, now))
+    expected_acks = sum(p.qos1 for p in pool)
+    emit({"ready": True, "messages": len(mine)})
+    while sys.stdin.readline().strip() == "go":  # one stream per 'go': the baseline, then the server
+        acks: list[int] = []
+        threads = [threading.Thread(target=p.send_all, args=(acks,)) for p in pool]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        # Every QoS 0 message was handled before its connection's PINGRESP; QoS 1 ones are counted by PUBACK.
+        published = len(mine) - expected_acks + sum(acks) if len(acks) == len(pool) else 0
+        emit({"published": published, "done_at": time.time()})
+    for p in pool:
+        p.sock.sendall(b"\xe0\x00")  # DISCONNECT
+        p.sock.close()
+
+
+class Publishers:
+    """The publisher processes: started and connected once, then told to publish the whole stream per phase."""
+
+    def __init__(self, port: int, procs: int, clients: int, total: int, clusters: int) -> None:
+        self.children = [
+            Child("bench.ingest", "--publisher", *map(str, (port, i, procs, clients, total, clusters)))
+            for i in range(procs)
+        ]
+        self.total = total
+        for child in self.children:
+            child.read_json(180)
+
+    def go(self) -> float:
+        started = time.time()
+        for child in self.children:
+            child.send("go")
+        return started
+
+    def finished(self, timeout_s: float = 300) -> tuple[int, float]:
+        """(messages published, when the last publisher finished)."""
+        answers = [child.read_json(timeout_s) for child in self.children]
+        return sum(a["published"] for a in answers), max(a["done_at"] for a in answers)
+
+    def close(self) -> None:
+        for child in self.children:
+            child.close()
+
+
+# ----------------------------------------------------------------------------------------- phases
+
+
+def baseline(host: str, port: int, publishers: Publishers, timeout_s: float) -> dict[str, Any]:
+    """mosquitto_sub receives the stream; its own per-message timestamps say when the last one came."""
+    from mqtt_contract import Channel, Topics
+
+    topics = Topics(TOPIC_ROOT)
+    with tempfile.NamedTemporaryFile(prefix="bench-sub-", suffix=".txt") as out:
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-h", host, "-p", str(port), "-q", "1", "-F", "%U %t"]
+            + ["-t", topics.wildcard(Channel.HEARTBEAT), "-t", topics.wildcard(Channel.REPORT)],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            reader = open(out.name, "rb")  # noqa: SIM115 - read while mosquitto_sub writes
+            seen = {"probe": 0, "stream": 0, "last": 0.0}
+            tail = b""
+
+            def drain() -> None:
+                nonlocal tail
+                data = tail + reader.read()
+                lines = data.split(b"\n")
+                tail = lines.pop()
+                for line in lines:
+                    stamp, _, topic = line.partition(b" ")
+                    if PROBE_CLUSTER.encode() in topic:
+                        seen["probe"] += 1
+                    else:
+                        seen["stream"] += 1
+                        seen["last"] = float(stamp)
+
+            from bench.mqtt_probe import probe_until
+
+            probe_until(
+                lambda: drain() or seen["probe"] > 0,
+                host,
+                port,
+                topics.for_cluster(PROBE_CLUSTER, Channel.HEARTBEAT),
+                probe_payload(),
+            )
+            go = publishers.go()
+            published, published_at = wait_for(lambda: (drain(), seen["stream"])[1], publishers, timeout_s)
+            drain()
+            reader.close()
+        finally:
+            sub.terminate()
+            sub.wait(10)
+    received = seen["stream"]
+    seconds = max(1e-6, seen["last"] - go) if received else None
+    return {
+        "published": published,
+        "publish_s": round(published_at - go, 3),
+        "received": received,
+        "seconds": round(seconds, 3) if seconds else None,
+        "msgs_per_s": round(received / seconds) if seconds else 0,
+        "lost": published - received,
+    }
+
+
+def wait_for(count: Callable[[], int], publishers: Publishers, timeout_s: float, idle_s: float = 10.0):
+    """Wait until `count()` reaches what was published, or nothing new arrives for `idle_s` after publishing."""
+    published, published_at = publishers.finished()
+    deadline = time.monotonic() + timeout_s
+    last, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now_count = count()
+        if now_count >= published:
+            break
+        if now_count != last:
+            last, last_change = now_count, time.monotonic()
+        elif time.monotonic() - last_change > idle_s:
+            break
+        time.sleep(0.02)
+    return published, published_at
+
+
+def server(
+    host: str, port: int, publishers: Publishers, database: str, clusters: int, timeout_s: float
+) -> dict[str, Any]:
+    """The server's bus and ingest worker, started as `bcast server` starts them, store the stream; rows are counted."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from bench.mqtt_probe import probe_until
+    from bench.scratch_database import scratch_database
+    from bench.synthetic_fleet import cluster_ids, fleet_rows
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.db.migrate import upgrade
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.models import Heartbeat, PlaybackReport
+    from broadcast_server.runtime import Runtime
+    from broadcast_server.services.fleet_import import import_fleet
+    from broadcast_server.settings import get_settings
+    from mqtt_contract import Channel, Topics
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder,
+        scratch_database(database, Path(folder), "bench_ingest") as url,
+    ):
+        upgrade(url)
+        engine = make_engine(url)
+        import_fleet(engine, fleet_rows(cluster_ids(clusters, "ing")))
+        settings = get_settings(
+            database_url=url,
+            audio_dir=Path(folder) / "audio",
+            mqtt_host=host,
+            mqtt_port=port,
+            topic_root=TOPIC_ROOT,
+            signing_key_file=Path(folder) / "signing-keys.json",
+        )
+        runtime = Runtime.from_settings(settings, engine=engine)
+        runtime.start()
+        bus, ingest = runtime.bus, runtime.ingest
+        assert bus is not None and ingest is not None
+        try:
+            stats = ingest.stats
+            probe_until(
+                lambda: stats.unknown_cluster > 0,
+                host,
+                port,
+                Topics(TOPIC_ROOT).for_cluster(PROBE_CLUSTER, Channel.HEARTBEAT),
+                probe_payload(),
+            )
+            go = publishers.go()
+            # Heartbeats the bus drops on purpose when its buffer is full are accounted for, not waited for.
+            published, published_at = wait_for(
+                lambda: stats.heartbeats + stats.stored_reports + bus.dropped_heartbeats, publishers, timeout_s
+            )
+            ingest.wait_idle(30)
+            stored_at = time.time()
+            with session_scope(engine) as session:
+                heartbeats = session.exec(select(func.count()).select_from(Heartbeat)).one()
+                reports = session.exec(select(func.count()).select_from(PlaybackReport)).one()
+                # When the bus had decoded the last message (stored with each row): receiving vs storing.
+                received = [
+                    session.exec(select(func.max(Heartbeat.received_at))).one(),
+                    session.exec(select(func.max(PlaybackReport.received_at))).one(),
+                ]
+        finally:
+            runtime.stop()
+            engine.dispose()
+    stored = heartbeats + reports
+    seconds = max(1e-6, stored_at - go)
+    last_received = max((r.replace(tzinfo=UTC).timestamp() for r in received if r is not None), default=go)
+    return {
+        "database": database,
+        "published": published,
+        "publish_s": round(published_at - go, 3),
+        "stored": stored,
+        "stored_heartbeats": heartbeats,
+        "stored_reports": reports,
+        "seconds": round(seconds, 3),
+        "msgs_per_s": round(stored / seconds),
+        "received_by_bus_s": round(last_received - go, 3),
+        "lost": published - stored,
+        "heartbeats_dropped_by_bus": bus.dropped_heartbeats,
+        "reports_lost": publishers.total // REPORT_EVERY - reports,
+        "rejected": bus.rejected,
+        "duplicates": stats.duplicate_reports,
+        "db_errors": stats.db_errors,
+        "batches": stats.batches,
+    }
+
+
+def run(
+    *,
+    messages: int = 100_000,
+    clusters: int = 2_000,
+    publishers: int = DEFAULT_PUBLISHERS,
+    clients: int = DEFAULT_CLIENTS,
+    database: str = "sqlite",
+    timeout_s: float = 600.0,
+    note: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Both phases on one broker; returns the figures with `ingest_ratio` = server rate / baseline rate."""
+    from bcast.broker import LocalBroker
+    from bench.mqtt_probe import sys_counter
+
+    with LocalBroker(extra_config=BROKER_CONFIG) as broker:
+        if broker.kind != "mosquitto":
+            raise RuntimeError("the ingest benchmark needs mosquitto (apt-get install mosquitto mosquitto-clients)")
+        note(f"ingest: {publishers} tiến trình phát × {clients} kết nối, {messages:,} tin")
+        pool = Publishers(broker.port, publishers, clients, messages, clusters)
+        dropped = "$SYS/broker/publish/messages/dropped"
+        try:
+            note("ingest: mosquitto_sub nhận (mốc so sánh)")
+            base = baseline(broker.host, broker.port, pool, timeout_s)
+            time.sleep(1.5)  # let $SYS publish the counter after the phase
+            base["broker_dropped"] = sys_counter(broker.host, broker.port, dropped)
+            note(f"ingest: máy chủ lưu vào {database}")
+            srv = server(broker.host, broker.port, pool, database, clusters, timeout_s)
+            time.sleep(1.5)
+            after = sys_counter(broker.host, broker.port, dropped)
+            srv["broker_dropped"] = None if after is None else after - (base["broker_dropped"] or 0)
+        finally:
+            pool.close()
+    return {
+        "messages": messages,
+        "clusters": clusters,
+        "publishers": publishers * clients,
+        "publisher_processes": publishers,
+        "baseline": base,
+        "server": srv,
+        "ingest_msgs_per_s": srv["msgs_per_s"],
+        "ingest_baseline_msgs_per_s": base["msgs_per_s"],
+        "ingest_ratio": round(srv["msgs_per_s"] / base["msgs_per_s"], 3) if base["msgs_per_s"] else None,
+        "ingest_lost": srv["lost"],
+        "ingest_reports_lost": srv["reports_lost"],
+        "ingest_heartbeats_dropped": srv["heartbeats_dropped_by_bus"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--clusters", type=int, default=2_000)
+    parser.add_argument("--publishers", type=int, default=DEFAULT_PUBLISHERS, help="publisher processes")
+    parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS, help="MQTT connections per publisher process")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--publisher", nargs=6, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.publisher:
+        publisher(*args.publisher)
+        return
+    result = run(
+        messages=args.messages,
+        clusters=args.clusters,
+        publishers=args.publishers,
+        clients=args.clients,
+        database=args.database,
+        note=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
