@@ -11,9 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 # BCAST_PASSWORD_HASH_PROFILE=cheapest is for test runs only (hundreds of accounts hashed per run);
 # hashes carry their parameters, so a server on the default verifies them and redoes them at sign-in.
 _PROFILES = {"rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
-_HASHER = PasswordHasher.from_parameters(
-    _PROFILES[os.environ.get("BCAST_PASSWORD_HASH_PROFILE", "rfc9106-low-memory")]
-)
+_HASHER = PasswordHasher.from_parameters(_PROFILES[os.environ.get("BCAST_PASSWORD_HASH_PROFILE", "rfc9106-low-memory")])
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # hashing megabytes of "password" is a cheap denial of service
