@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import tempfile
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bcast.broker import LocalBroker, free_port
+from bcast.broker import LocalBroker
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,27 @@ def default_fleet() -> Path:
     return Path(str(resources.files("bcast").joinpath("data/hon-quan.csv")))
 
 
-class ServerThread:
-    """uvicorn in a thread of this process, on a free loopback port."""
+def listening_socket() -> socket.socket:
+    """A loopback TCP socket bound and listening now, so its port cannot be taken before the server starts
+    (a port picked and released first could go to one of the simulated agents' outgoing connections)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    return sock
 
-    def __init__(self, app: Any, port: int) -> None:
+
+class ServerThread:
+    """uvicorn in a thread of this process, serving on an already listening loopback socket."""
+
+    def __init__(self, app: Any, sock: socket.socket) -> None:
         import uvicorn
 
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        self.sock = sock
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="bcast-http", daemon=True
         )
-        self.thread = threading.Thread(target=self.server.run, name="bcast-http", daemon=True)
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.thread.start()
@@ -106,6 +118,7 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(15)
+        self.sock.close()
 
 
 def run_demo(
@@ -164,7 +177,8 @@ async def _run(
     from firmware_sim.fleet_sim import FleetSimulation
     from firmware_sim.scenario import pick_offline
 
-    http_port = free_port()
+    http_socket = listening_socket()
+    http_port = http_socket.getsockname()[1]
     settings = get_settings(
         database_url=f"sqlite:///{workdir / 'bcast.sqlite3'}",
         audio_dir=workdir / "audio",
@@ -182,7 +196,7 @@ async def _run(
     import_fleet(engine, rows)
 
     runtime = Runtime.from_settings(settings, engine=engine)
-    server = ServerThread(create_app(runtime), http_port)
+    server = ServerThread(create_app(runtime), http_socket)
     server.start()
     stack.callback(server.stop)
 

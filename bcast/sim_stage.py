@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bcast.broker import LocalBroker, free_port
-from bcast.demo import ServerThread, admin_headers
+from bcast.broker import LocalBroker
+from bcast.demo import ServerThread, admin_headers, listening_socket
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Stage:
     communes: dict[str, str]  # cluster id -> commune (or district where there is no commune level)
     offline: set[str]
     http_port: int
+    http_socket: socket.socket  # listening since prepare(), so nothing else takes the port meanwhile
     api_headers: dict[str, str]  # an administrator's API token, for the demo's own API calls
     runtime: Any = None
     sim: Any = None
@@ -47,7 +49,8 @@ def prepare(
     from broadcast_server.settings import get_settings
     from firmware_sim.scenario import pick_offline
 
-    http_port = free_port()
+    http_socket = listening_socket()
+    http_port = http_socket.getsockname()[1]
     config = get_settings(
         database_url=f"sqlite:///{workdir / 'bcast.sqlite3'}",
         audio_dir=workdir / "audio",
@@ -69,6 +72,7 @@ def prepare(
         communes={r.cluster_id: r.commune or r.district for r in rows},
         offline=pick_offline([r.cluster_id for r in rows], offline_fraction, seed),
         http_port=http_port,
+        http_socket=http_socket,
         api_headers=admin_headers(engine),
     )
 
@@ -107,7 +111,7 @@ async def start(
         trusted_keys=load_or_create_keyring(stage.settings.signing_key_file).trusted_public_keys,  # signed only
     )
     await stage.sim.start(connect_timeout_s=60)
-    server = ServerThread(create_app(stage.runtime), stage.http_port)
+    server = ServerThread(create_app(stage.runtime), stage.http_socket)
     await asyncio.to_thread(server.start)  # the agents' loop keeps running while the server starts
     stack.callback(server.stop)
 

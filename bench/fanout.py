@@ -236,8 +236,8 @@ def server_fanout(
     """The real server and N real agents; returns (figures, the audio the agents fetched)."""
     from sqlmodel import col, func, select
 
-    from bcast.broker import LocalBroker, free_port
-    from bcast.demo import ServerThread
+    from bcast.broker import LocalBroker
+    from bcast.demo import ServerThread, listening_socket
     from bench.scratch_database import scratch_database
     from bench.synthetic_fleet import cluster_ids, fleet_rows
     from broadcast_server.api.app import create_app
@@ -262,7 +262,8 @@ def server_fanout(
         engine = make_engine(url)
         import_fleet(engine, fleet_rows(cluster_ids(n, PREFIX)))
         broker = LocalBroker(extra_config=BROKER_CONFIG).start()
-        http_port = free_port()
+        http_socket = listening_socket()
+        http_port = http_socket.getsockname()[1]
         settings = get_settings(
             database_url=url,
             audio_dir=folder / "audio",
@@ -273,7 +274,7 @@ def server_fanout(
         )
         load_or_create_keyring(settings.signing_key_file)
         runtime = Runtime.from_settings(settings, engine=engine)
-        server = ServerThread(create_app(runtime), http_port)
+        server = ServerThread(create_app(runtime), http_socket)
         child = None
         try:
             server.start()

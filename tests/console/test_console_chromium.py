@@ -48,8 +48,8 @@ class LoopThread:
 @pytest.fixture
 def stage(tmp_path):
     """Broker, database with two communes and accounts, simulated fleet, and `bcast server`'s app in a thread."""
-    from bcast.broker import LocalBroker, free_port
-    from bcast.demo import ServerThread
+    from bcast.broker import LocalBroker
+    from bcast.demo import ServerThread, listening_socket
     from broadcast_server.api.app import create_app
     from broadcast_server.db.engine import make_engine
     from broadcast_server.db.migrate import upgrade
@@ -60,7 +60,8 @@ def stage(tmp_path):
 
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(LocalBroker())
-        port = free_port()
+        http_socket = listening_socket()
+        port = http_socket.getsockname()[1]
         settings = get_settings(
             database_url=f"sqlite:///{tmp_path / 'bcast.sqlite3'}",
             audio_dir=tmp_path / "audio",
@@ -88,7 +89,7 @@ def stage(tmp_path):
         loop.run(sim.start(connect_timeout_s=60))
         stack.callback(lambda: loop.run(sim.stop()))
         runtime = Runtime.from_settings(settings, engine=engine)
-        server = ServerThread(create_app(runtime), port)
+        server = ServerThread(create_app(runtime), http_socket)
         server.start()
         stack.callback(server.stop)
         yield {"base": settings.public_url, "world": world, "sim": sim, "loop": loop, "runtime": runtime}

@@ -47,7 +47,7 @@ def test_one_day_of_the_example_schedule_with_an_emergency_and_a_commune_cut(tmp
         timeout=600,
         cwd=tmp_path,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:] + completed.stdout[-2000:]
+    assert completed.returncode == 0, completed.stderr[:4000] + completed.stderr[-3000:] + completed.stdout[-2000:]
     document = json.loads(completed.stdout)
     print(json.dumps(document, ensure_ascii=False))
     assert document["online"] == 144
