@@ -118,6 +118,9 @@ def bench(
     database: str = typer.Option(
         "sqlite", "--database", help="Cơ sở dữ liệu cho bài đo lưu tin, phát ngay, báo cáo: sqlite hoặc postgres."
     ),
+    replicas: int = typer.Option(
+        1, "--replicas", help="Số bản sao máy chủ chia nhau việc lưu tin (nhiều hơn 1 cần --database postgres)."
+    ),
 ) -> None:
     """Đo hiệu năng trên máy này, mỗi số đo so với một mốc chạy cùng lúc (mosquitto_sub, MQTT, ffmpeg...)."""
     import json
@@ -132,7 +135,9 @@ def bench(
     names = tuple(part.strip() for item in (only or []) for part in item.split(",") if part.strip())
     try:
         fleet_sizes = suite.parse_sizes(sizes, resource.getrlimit(resource.RLIMIT_NOFILE)[1]) if sizes else None
-        options = suite.SuiteOptions(quick=quick, only=names or suite.BENCHMARKS, sizes=fleet_sizes, database=database)
+        options = suite.SuiteOptions(
+            quick=quick, only=names or suite.BENCHMARKS, sizes=fleet_sizes, database=database, replicas=replicas
+        )
     except suite.SuiteError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

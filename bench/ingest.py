@@ -1,6 +1,7 @@
 """Ingest: heartbeats and reports stored per second with zero loss, against mosquitto_sub on the same stream.
 
 Run: .venv/bin/python -m bench.ingest [--messages 100000] [--clusters 2000] [--database sqlite|postgres]
+     [--replicas N]
 
 One mosquitto (bcast.broker.LocalBroker, without a per-client queue cap, see BROKER_CONFIG) serves two
 phases, each fed the same stream by `--publishers` processes of `--clients` MQTT connections each, writing
@@ -9,10 +10,12 @@ for each report (QoS 1), every message valid against the contract.
 - baseline: `mosquitto_sub` (the C client) subscribed to the heartbeat and report topics; rate = messages
   it printed / (last message's timestamp - the moment the publishers were told to go). This is the
   broker's own limit on this machine.
-- server: the real `MqttBus` + `IngestWorker` (with the fleet-health monitor, as `Runtime` starts them)
-  storing into a fresh database (SQLite by default, PostgreSQL with `--database postgres`) that holds the
-  fleet; rate = rows stored / (moment the last row was stored - go). Loss is counted from the rows:
-  `heartbeat` + `playback_report` rows against messages published.
+- server: `--replicas` server processes (default 1), each the real `Runtime` as `bcast server` starts it
+  (`MqttBus`, `IngestWorker` with the fleet-health monitor, schedule pusher, dispatch sweeper), storing
+  into a fresh database (SQLite by default, PostgreSQL with `--database postgres`) that holds the fleet;
+  with more than one, an MQTT shared subscription splits the stream between them, as replicas of a
+  deployment do. Rate = rows stored / (moment the last replica had stored its buffer - go). Loss is
+  counted from the rows: `heartbeat` + `playback_report` rows against messages published.
 Each subscriber is proven listening with a probe message before the publishers go. Prints one JSON object.
 """
 
@@ -294,10 +297,75 @@ def wait_for(count: Callable[[], int], publishers: Publishers, timeout_s: float,
     return published, published_at
 
 
+def replica(url: str, host: str, port: int, group: str, folder: str, index: int) -> None:
+    """Child: one server replica (`Runtime` as `bcast server` starts it) ingesting the stream; answers on stdin.
+
+    Orders: `count` (messages accounted for: stored rows, plus heartbeats dropped on purpose; and probes
+    seen), `finish` (wait until its buffer is stored, then its figures).
+    """
+    from broadcast_server.db.engine import make_engine
+    from broadcast_server.runtime import Runtime
+    from broadcast_server.settings import get_settings
+
+    engine = make_engine(url)
+    settings = get_settings(
+        database_url=url,
+        audio_dir=Path(folder) / "audio",
+        mqtt_host=host,
+        mqtt_port=port,
+        topic_root=TOPIC_ROOT,
+        mqtt_client_id=f"bench-replica-{index}-{uuid.uuid4().hex[:6]}",
+        mqtt_shared_group=group or None,
+        signing_key_file=Path(folder) / "signing-keys.json",
+    )
+    runtime = Runtime.from_settings(settings, engine=engine)
+    runtime.start()
+    bus, ingest = runtime.bus, runtime.ingest
+    assert bus is not None and ingest is not None
+    stats = ingest.stats
+    emit({"ready": True})
+    for line in sys.stdin:
+        order = line.strip()
+        if order == "count":
+            emit(
+                {
+                    "count": stats.heartbeats + stats.stored_reports + bus.dropped_heartbeats,
+                    "probes": stats.unknown_cluster,
+                }
+            )
+        elif order == "finish":
+            idle = ingest.wait_idle(120)
+            emit(
+                {
+                    "idle": idle,
+                    "idle_at": time.time(),
+                    "heartbeats_dropped_by_bus": bus.dropped_heartbeats,
+                    "rejected": bus.rejected,
+                    "duplicates": stats.duplicate_reports,
+                    "db_errors": stats.db_errors,
+                    "batches": stats.batches,
+                    "stored": stats.heartbeats + stats.stored_reports,
+                }
+            )
+            break
+    runtime.stop()
+    engine.dispose()
+
+
 def server(
-    host: str, port: int, publishers: Publishers, database: str, clusters: int, timeout_s: float
+    host: str,
+    port: int,
+    publishers: Publishers,
+    database: str,
+    clusters: int,
+    timeout_s: float,
+    replicas: int = 1,
 ) -> dict[str, Any]:
-    """The server's bus and ingest worker, started as `bcast server` starts them, store the stream; rows are counted."""
+    """`replicas` server processes (a shared subscription splits the stream when more than one) store it.
+
+    Each replica is a child process, as a deployment runs them; this process only counts. Rows are
+    counted in the database at the end.
+    """
     from sqlalchemy import func
     from sqlmodel import select
 
@@ -308,9 +376,8 @@ def server(
     from broadcast_server.db.migrate import upgrade
     from broadcast_server.db.session import session_scope
     from broadcast_server.models import Heartbeat, PlaybackReport
-    from broadcast_server.runtime import Runtime
     from broadcast_server.services.fleet_import import import_fleet
-    from broadcast_server.settings import get_settings
+    from broadcast_server.signing.keyring import load_or_create_keyring
     from mqtt_contract import Channel, Topics
 
     with (
@@ -320,65 +387,68 @@ def server(
         upgrade(url)
         engine = make_engine(url)
         import_fleet(engine, fleet_rows(cluster_ids(clusters, "ing")))
-        settings = get_settings(
-            database_url=url,
-            audio_dir=Path(folder) / "audio",
-            mqtt_host=host,
-            mqtt_port=port,
-            topic_root=TOPIC_ROOT,
-            signing_key_file=Path(folder) / "signing-keys.json",
-        )
-        runtime = Runtime.from_settings(settings, engine=engine)
-        runtime.start()
-        bus, ingest = runtime.bus, runtime.ingest
-        assert bus is not None and ingest is not None
+        load_or_create_keyring(Path(folder) / "signing-keys.json")  # one key, made before the replicas start
+        group = f"bench{uuid.uuid4().hex[:6]}" if replicas > 1 else ""
+        children = [
+            Child("bench.ingest", "--replica", url, host, str(port), group, folder, str(i)) for i in range(replicas)
+        ]
         try:
-            stats = ingest.stats
+            for child in children:
+                child.read_json(120)
+
+            def ask(order: str) -> list[dict[str, Any]]:
+                for child in children:
+                    child.send(order)
+                return [child.read_json(60) for child in children]
+
+            # A shared subscription hands each probe to one replica: probe until every one has had one.
             probe_until(
-                lambda: stats.unknown_cluster > 0,
+                lambda: all(a["probes"] > 0 for a in ask("count")),
                 host,
                 port,
                 Topics(TOPIC_ROOT).for_cluster(PROBE_CLUSTER, Channel.HEARTBEAT),
                 probe_payload(),
             )
             go = publishers.go()
-            # Heartbeats the bus drops on purpose when its buffer is full are accounted for, not waited for.
-            published, published_at = wait_for(
-                lambda: stats.heartbeats + stats.stored_reports + bus.dropped_heartbeats, publishers, timeout_s
-            )
-            ingest.wait_idle(30)
-            stored_at = time.time()
-            with session_scope(engine) as session:
-                heartbeats = session.exec(select(func.count()).select_from(Heartbeat)).one()
-                reports = session.exec(select(func.count()).select_from(PlaybackReport)).one()
-                # When the bus had decoded the last message (stored with each row): receiving vs storing.
-                received = [
-                    session.exec(select(func.max(Heartbeat.received_at))).one(),
-                    session.exec(select(func.max(PlaybackReport.received_at))).one(),
-                ]
+            published, published_at = wait_for(lambda: sum(a["count"] for a in ask("count")), publishers, timeout_s)
+            finished = ask("finish")
         finally:
-            runtime.stop()
-            engine.dispose()
+            for child in children:
+                child.close(60)
+        stored_at = max(f["idle_at"] for f in finished)
+        with session_scope(engine) as session:
+            heartbeats = session.exec(select(func.count()).select_from(Heartbeat)).one()
+            reports = session.exec(select(func.count()).select_from(PlaybackReport)).one()
+            # When the bus had decoded the last message (stored with each row): receiving vs storing.
+            received = [
+                session.exec(select(func.max(Heartbeat.received_at))).one(),
+                session.exec(select(func.max(PlaybackReport.received_at))).one(),
+            ]
+        engine.dispose()
     stored = heartbeats + reports
     seconds = max(1e-6, stored_at - go)
     last_received = max((r.replace(tzinfo=UTC).timestamp() for r in received if r is not None), default=go)
+    dropped = sum(f["heartbeats_dropped_by_bus"] for f in finished)
     return {
         "database": database,
+        "replicas": replicas,
         "published": published,
         "publish_s": round(published_at - go, 3),
         "stored": stored,
         "stored_heartbeats": heartbeats,
         "stored_reports": reports,
+        "stored_per_replica": [f["stored"] for f in finished],
         "seconds": round(seconds, 3),
         "msgs_per_s": round(stored / seconds),
         "received_by_bus_s": round(last_received - go, 3),
         "lost": published - stored,
-        "heartbeats_dropped_by_bus": bus.dropped_heartbeats,
+        "heartbeats_dropped_by_bus": dropped,
         "reports_lost": publishers.total // REPORT_EVERY - reports,
-        "rejected": bus.rejected,
-        "duplicates": stats.duplicate_reports,
-        "db_errors": stats.db_errors,
-        "batches": stats.batches,
+        "rejected": sum(f["rejected"] for f in finished),
+        "duplicates": sum(f["duplicates"] for f in finished),
+        "db_errors": sum(f["db_errors"] for f in finished),
+        "batches": sum(f["batches"] for f in finished),
+        "all_idle": all(f["idle"] for f in finished),
     }
 
 
@@ -389,6 +459,7 @@ def run(
     publishers: int = DEFAULT_PUBLISHERS,
     clients: int = DEFAULT_CLIENTS,
     database: str = "sqlite",
+    replicas: int = 1,
     timeout_s: float = 600.0,
     note: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
@@ -407,8 +478,8 @@ def run(
             base = baseline(broker.host, broker.port, pool, timeout_s)
             time.sleep(1.5)  # let $SYS publish the counter after the phase
             base["broker_dropped"] = sys_counter(broker.host, broker.port, dropped)
-            note(f"ingest: máy chủ lưu vào {database}")
-            srv = server(broker.host, broker.port, pool, database, clusters, timeout_s)
+            note(f"ingest: {replicas} bản sao máy chủ lưu vào {database}")
+            srv = server(broker.host, broker.port, pool, database, clusters, timeout_s, replicas)
             time.sleep(1.5)
             after = sys_counter(broker.host, broker.port, dropped)
             srv["broker_dropped"] = None if after is None else after - (base["broker_dropped"] or 0)
@@ -419,6 +490,7 @@ def run(
         "clusters": clusters,
         "publishers": publishers * clients,
         "publisher_processes": publishers,
+        "replicas": replicas,
         "baseline": base,
         "server": srv,
         "ingest_msgs_per_s": srv["msgs_per_s"],
@@ -437,17 +509,28 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=DEFAULT_PUBLISHERS, help="publisher processes")
     parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS, help="MQTT connections per publisher process")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--replicas", type=int, default=1, help="server processes sharing the subscription")
     parser.add_argument("--publisher", nargs=6, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--replica", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
         publisher(*args.publisher)
         return
+    if args.replica:
+        url, host, port, group, folder, index = args.replica
+        replica(url, host, int(port), group, folder, int(index))
+        return
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    if args.replicas > 1 and args.database != "postgres":
+        parser.error("--replicas above 1 needs --database postgres (replicas share one PostgreSQL)")
     result = run(
         messages=args.messages,
         clusters=args.clusters,
         publishers=args.publishers,
         clients=args.clients,
         database=args.database,
+        replicas=args.replicas,
         note=lambda text: print(text, file=sys.stderr, flush=True),
     )
     print(json.dumps(result, ensure_ascii=False, indent=2))

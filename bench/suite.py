@@ -26,6 +26,7 @@ class SuiteOptions:
     only: tuple[str, ...] = BENCHMARKS
     sizes: tuple[int, ...] | None = None  # fan-out fleet sizes; None: by quick or full
     database: str = "sqlite"
+    replicas: int = 1  # server processes in the ingest benchmark (a shared subscription splits the stream)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.only if name not in BENCHMARKS]
@@ -35,6 +36,10 @@ class SuiteOptions:
             raise SuiteError(f"Cơ sở dữ liệu {self.database!r} không được hỗ trợ: sqlite hoặc postgres.")
         if self.sizes is not None and (not self.sizes or any(n < 1 for n in self.sizes)):
             raise SuiteError("--sizes cần các số cụm loa dương, ví dụ 202,2000,10000.")
+        if self.replicas < 1:
+            raise SuiteError("--replicas cần ít nhất 1 bản sao máy chủ.")
+        if self.replicas > 1 and self.database != "postgres":
+            raise SuiteError("Nhiều bản sao máy chủ cần PostgreSQL: thêm --database postgres.")
 
     @property
     def fleet_sizes(self) -> tuple[int, ...]:
@@ -69,7 +74,9 @@ def _ingest(options: SuiteOptions, note: Callable[[str], None]) -> dict[str, Any
     from bench import ingest
 
     messages, clusters = (20_000, 1_000) if options.quick else (100_000, 2_000)
-    return ingest.run(messages=messages, clusters=clusters, database=options.database, note=note)
+    return ingest.run(
+        messages=messages, clusters=clusters, database=options.database, replicas=options.replicas, note=note
+    )
 
 
 def _fanout(options: SuiteOptions, note: Callable[[str], None]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlmodel import Session, select
 
@@ -100,7 +100,7 @@ def _opt_time(value: str | None) -> datetime | None:
 
 
 def apply_presence(
-    session: Session, state: ClusterState, outcome: Outcome, at: datetime, result: BatchResult, stats: IngestStats
+    session: Session, state: ClusterState | StateRow, outcome: Outcome, at: datetime, result: BatchResult, stats: IngestStats
 ) -> None:
     """Write a presence outcome to ``state`` and record its transitions as events."""
     after, changes = outcome
@@ -136,9 +136,57 @@ def mark_broadcasts_dirty(session: Session, broadcast_ids: set[str], at: datetim
             session.add(row)
 
 
+_STATE = ClusterState.__table__
+_HEARTBEAT = Heartbeat.__table__
+_REPORT = PlaybackReport.__table__
+_DELIVERY = Delivery.__table__
+_STATE_COLUMNS = tuple(c.name for c in _STATE.columns)
+# One UPDATE per batch for every cluster whose state changed (executemany), keyed by its primary key.
+_UPDATE_STATE = (
+    _STATE.update()
+    .where(_STATE.c.cluster_id == bindparam("b_cluster_id"))
+    .values({name: bindparam(name) for name in _STATE_COLUMNS if name != "cluster_id"})
+)
+_UPDATE_DELIVERY = (
+    _DELIVERY.update()
+    .where(_DELIVERY.c.id == bindparam("b_id"))
+    .values(state=bindparam("state"), updated_at=bindparam("updated_at"))
+)
+
+
+@dataclass(slots=True)
+class StateRow:
+    """A ``cluster_state`` row as plain data: a batch changes hundreds of them, written in one statement.
+
+    Plain rows and Core statements instead of ORM objects: the ORM's per-object bookkeeping was most of
+    the time ingest took per message (bench/ingest.py, docs/benchmarks.md).
+    """
+
+    cluster_id: str
+    online: bool = False
+    seq: int = 0
+    changed_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    last_error: str | None = None
+    firmware: str | None = None
+    cause: str | None = None
+    last_heartbeat_at: datetime | None = None
+    last_error_at: datetime | None = None
+    amplifier: str | None = None
+    clock_offset_s: float | None = None
+
+    def values(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in _STATE_COLUMNS}
+
+
+if {f.name for f in fields(StateRow)} != set(_STATE_COLUMNS):  # a column added to the model and not here
+    raise RuntimeError("StateRow does not match the cluster_state table's columns")
+
+
 def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats) -> BatchResult:
     """Apply one batch of decoded messages in the caller's transaction; return what changed in presence."""
     result = BatchResult()
+    connection = session.connection()
     cluster_ids = {item.cluster_id for item in items}
     known = set(session.exec(select(Cluster.id).where(Cluster.id.in_(cluster_ids))).all())  # type: ignore[attr-defined]
     unknown = cluster_ids - known
@@ -150,22 +198,25 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
             stats.unknown_ids |= new
     items = [i for i in items if i.cluster_id in known]
     states = {
-        s.cluster_id: s
-        for s in session.exec(select(ClusterState).where(ClusterState.cluster_id.in_(known)))  # type: ignore[attr-defined]
+        row.cluster_id: StateRow(**row._mapping)
+        for row in connection.execute(_STATE.select().where(_STATE.c.cluster_id.in_(known)))
     }
+    created: set[str] = set()
+    changed: set[str] = set()
 
-    def state_of(cluster_id: str, at: datetime) -> ClusterState:
+    def state_of(cluster_id: str, at: datetime) -> StateRow:
         state = states.get(cluster_id)
         if state is None:
-            state = ClusterState(cluster_id=cluster_id, online=False, seq=0, changed_at=at, last_seen_at=at, cause=None)
-            session.add(state)
+            state = StateRow(cluster_id=cluster_id, changed_at=at, last_seen_at=at)
             states[cluster_id] = state
+            created.add(cluster_id)
+        changed.add(cluster_id)
         return state
 
     reports = [i for i in items if i.channel is Channel.REPORT]
     report_ids = [i.message["id"] for i in reports]
-    seen = set(session.exec(select(PlaybackReport.id).where(PlaybackReport.id.in_(report_ids))).all())  # type: ignore[attr-defined]
-    new_reports: list[PlaybackReport] = []
+    seen = set(connection.execute(select(_REPORT.c.id).where(_REPORT.c.id.in_(report_ids))).scalars())
+    new_reports: list[dict[str, object]] = []
     for item in reports:
         m = item.message
         if m["id"] in seen:
@@ -173,75 +224,89 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
             continue
         seen.add(m["id"])
         new_reports.append(
-            PlaybackReport(
-                id=m["id"],
-                cluster_id=item.cluster_id,
-                command_id=m["command_id"],
-                broadcast_id=m.get("broadcast_id"),
-                status=m["status"],
-                reported_at=parse_time(m["ts"]),
-                received_at=datetime.fromtimestamp(item.received_at, UTC),
-                started_at=_opt_time(m.get("started_at")),
-                ended_at=_opt_time(m.get("ended_at")),
-                played_s=m.get("played_s"),
-                late_s=m.get("late_s"),
-                reason=m.get("reason"),
-            )
+            {
+                "id": m["id"],
+                "cluster_id": item.cluster_id,
+                "command_id": m["command_id"],
+                "broadcast_id": m.get("broadcast_id"),
+                "status": m["status"],
+                "reported_at": parse_time(m["ts"]),
+                "received_at": datetime.fromtimestamp(item.received_at, UTC),
+                "started_at": _opt_time(m.get("started_at")),
+                "ended_at": _opt_time(m.get("ended_at")),
+                "played_s": m.get("played_s"),
+                "late_s": m.get("late_s"),
+                "reason": m.get("reason"),
+            }
         )
-    session.add_all(new_reports)
+    if new_reports:
+        connection.execute(_REPORT.insert(), new_reports)
     stats.stored_reports += len(new_reports)
     changed_broadcasts: set[str] = set()
     if new_reports:
-        command_ids = {r.command_id for r in new_reports}
+        command_ids = {r["command_id"] for r in new_reports}
         deliveries = {
-            d.command_id: d
-            for d in session.exec(select(Delivery).where(Delivery.command_id.in_(command_ids)))  # type: ignore[attr-defined]
+            row.command_id: [row.id, row.cluster_id, row.broadcast_id, row.state]
+            for row in connection.execute(
+                select(
+                    _DELIVERY.c.id,
+                    _DELIVERY.c.command_id,
+                    _DELIVERY.c.cluster_id,
+                    _DELIVERY.c.broadcast_id,
+                    _DELIVERY.c.state,
+                ).where(_DELIVERY.c.command_id.in_(command_ids))
+            )
         }
+        updates: dict[int, dict[str, object]] = {}
         for report in new_reports:  # in arrival order: the first outcome of a command stands
-            delivery = deliveries.get(report.command_id)
+            delivery = deliveries.get(report["command_id"])  # type: ignore[arg-type]
             if delivery is None:
                 continue  # a ping, a stop, or a command of a broadcast this database does not hold
-            if report.cluster_id != delivery.cluster_id:
+            delivery_id, delivery_cluster, broadcast_id, current = delivery
+            if report["cluster_id"] != delivery_cluster:
                 log.warning(
                     "report %s from %s names a command of %s; ignored for delivery",
-                    report.id,
-                    report.cluster_id,
-                    delivery.cluster_id,
+                    report["id"],
+                    report["cluster_id"],
+                    delivery_cluster,
                 )
                 continue
-            state = next_state(delivery.state, report.status)
+            state = next_state(current, report["status"])  # type: ignore[arg-type]
             if state is not None:
-                delivery.state = state
-                delivery.updated_at = report.received_at
-                session.add(delivery)
-                changed_broadcasts.add(delivery.broadcast_id)
+                delivery[3] = state
+                updates[delivery_id] = {"b_id": delivery_id, "state": state, "updated_at": report["received_at"]}
+                changed_broadcasts.add(broadcast_id)
+        if updates:
+            connection.execute(_UPDATE_DELIVERY, list(updates.values()))
     mark_broadcasts_dirty(session, changed_broadcasts, datetime.now(UTC))
 
+    heartbeats: list[dict[str, object]] = []
     for item in items:
         at = datetime.fromtimestamp(item.received_at, UTC)
         m = item.message
         if item.channel is Channel.HEARTBEAT:
             # An agent without NTP cannot know its own offset; the server estimates it from the heartbeat's
             # time against its own receive time (network delay included: seconds, not milliseconds, matter).
+            sent_at = parse_time(m["ts"])
             offset = m.get("clock_offset_s")
             if offset is None:
-                offset = round((parse_time(m["ts"]) - at).total_seconds(), 3)
-            session.add(
-                Heartbeat(
-                    cluster_id=item.cluster_id,
-                    sent_at=parse_time(m["ts"]),
-                    received_at=at,
-                    seq=m["seq"],
-                    uptime_s=m["uptime_s"],
-                    firmware=m.get("firmware"),
-                    volume=m.get("volume"),
-                    amplifier=m.get("amplifier"),
-                    playing=m.get("playing"),
-                    cache_free_bytes=m.get("cache_free_bytes"),
-                    link_rssi_dbm=m.get("link_rssi_dbm"),
-                    clock_offset_s=offset,
-                    last_error=m.get("last_error"),
-                )
+                offset = round((sent_at - at).total_seconds(), 3)
+            heartbeats.append(
+                {
+                    "cluster_id": item.cluster_id,
+                    "sent_at": sent_at,
+                    "received_at": at,
+                    "seq": m["seq"],
+                    "uptime_s": m["uptime_s"],
+                    "firmware": m.get("firmware"),
+                    "volume": m.get("volume"),
+                    "amplifier": m.get("amplifier"),
+                    "playing": m.get("playing"),
+                    "cache_free_bytes": m.get("cache_free_bytes"),
+                    "link_rssi_dbm": m.get("link_rssi_dbm"),
+                    "clock_offset_s": offset,
+                    "last_error": m.get("last_error"),
+                }
             )
             stats.heartbeats += 1
             state = state_of(item.cluster_id, at)
@@ -250,7 +315,7 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
                 stats.stale_heartbeats += 1  # from an older connection, delivered late: says nothing of now
                 continue
             apply_presence(session, state, outcome, at, result, stats)
-            state.last_seen_at = max(state.last_seen_at, at)
+            state.last_seen_at = max(state.last_seen_at, at) if state.last_seen_at else at
             state.last_heartbeat_at = max(state.last_heartbeat_at, at) if state.last_heartbeat_at else at
             if m.get("last_error") and m.get("last_error") != state.last_error:
                 state.last_error_at = at
@@ -269,12 +334,19 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
                 stats.stale_status += 1
                 continue
             apply_presence(session, state, outcome, at, result, stats)
-            state.last_seen_at = max(state.last_seen_at, at)
+            state.last_seen_at = max(state.last_seen_at, at) if state.last_seen_at else at
             if m.get("firmware"):
                 state.firmware = m["firmware"]
         elif item.channel is Channel.REPORT:
             state = state_of(item.cluster_id, at)
-            state.last_seen_at = max(state.last_seen_at, at)
+            state.last_seen_at = max(state.last_seen_at, at) if state.last_seen_at else at
+    if heartbeats:
+        connection.execute(_HEARTBEAT.insert(), heartbeats)
+    if created:
+        connection.execute(_STATE.insert(), [states[c].values() for c in created])
+    updated = [{"b_cluster_id": c, **states[c].values()} for c in changed - created]
+    if updated:
+        connection.execute(_UPDATE_STATE, updated)
     return result
 
 
@@ -292,7 +364,7 @@ class IngestWorker:
         engine: Engine,
         events: queue.Queue[Incoming],
         *,
-        batch_size: int = 500,
+        batch_size: int = 5000,
         max_wait_s: float = 0.1,
         health: HealthMonitor | None = None,
         default_health: bool = True,

@@ -101,3 +101,35 @@ def test_bad_fleet_sizes_are_refused(sizes: str) -> None:
     done = bench("--sizes", sizes, "--only", "fanout")
     assert done.returncode == 2
     assert "--sizes" in done.stderr
+
+
+def test_several_replicas_need_postgres() -> None:
+    done = bench("--only", "ingest", "--replicas", "2")
+    assert done.returncode == 2
+    assert "PostgreSQL" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_ingest_replicas_split_the_stream_and_lose_nothing() -> None:
+    """Two server processes on one shared subscription: each stores part of the stream, together all of it."""
+    if shutil.which("mosquitto_sub") is None:
+        pytest.skip("the ingest benchmark needs mosquitto_sub")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ingest", "--messages", "5000", "--clusters", "200"]
+        + ["--replicas", "2", "--database", "postgres", "--publishers", "1", "--clients", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    server = json.loads(done.stdout)["server"]
+    assert server["replicas"] == 2
+    assert server["stored"] == server["published"] == 5000
+    assert server["stored_reports"] == 1000 and server["duplicates"] == 0
+    assert len(server["stored_per_replica"]) == 2 and all(n > 0 for n in server["stored_per_replica"])
+    assert sum(server["stored_per_replica"]) == 5000
