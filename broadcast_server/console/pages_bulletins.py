@@ -142,7 +142,7 @@ def new_bulletin(
 
 def _preview(runtime, text: str) -> dict:
     """The text as the voice will read it, and its speech rendered like a bulletin's (cached by content)."""
-    from audio.errors import SilentAudio, TooLarge, TooLong
+    from audio.errors import LoudnessNotReached, SilentAudio, TooLarge, TooLong
     from audio.speech import spoken_form, text_to_broadcast_audio
     from audio.tts.engine import TtsError
 
@@ -154,7 +154,8 @@ def _preview(runtime, text: str) -> dict:
             voice=runtime.settings.tts_voice,
             target_lufs=runtime.settings.target_lufs,
         )
-    except (TtsError, SilentAudio, TooLong, TooLarge) as exc:  # "0" speaks too briefly to measure
+    # "0" speaks too briefly to measure; a very short speech may miss the loudness target.
+    except (TtsError, SilentAudio, TooLong, TooLarge, LoudnessNotReached) as exc:
         return {"error": f"Không tạo được giọng đọc: {exc}"}
     _prune_previews(Path(runtime.settings.audio_dir) / PREVIEW_FOLDER, keep=result.sha256)
     return {"spoken": spoken, "preview_sha": result.sha256}

@@ -10,14 +10,18 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.sqlite.base import DATETIME as SqliteDateTime
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, SQLModel, select
 
 from broadcast_server.db.engine import make_engine, normalize_url
 from broadcast_server.db.migrate import MIGRATIONS_DIR, upgrade
 from broadcast_server.db.session import session_scope
-from broadcast_server.db.types import NaiveDatetimeError
+from broadcast_server.db.types import NaiveDatetimeError, UTCDateTime
 from broadcast_server.models import AdminUnit, Cluster, Heartbeat
 from broadcast_server.settings import Settings, get_settings
 
@@ -133,6 +137,18 @@ def test_sqlite_stores_naive_utc(tmp_path) -> None:
         assert raw.startswith("2026-01-01 00:00:00")
     finally:
         engine.dispose()
+
+
+@given(
+    instant=st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    offset_min=st.integers(min_value=-12 * 60, max_value=14 * 60),
+)
+def test_sqlite_binds_the_text_sqlalchemy_would(instant: datetime, offset_min: int) -> None:
+    """UTCDateTime's one-step SQLite binding writes exactly what SQLAlchemy's two generic steps write."""
+    dialect = sqlite.dialect()
+    value = instant.astimezone(timezone(timedelta(minutes=offset_min)))
+    generic = SqliteDateTime().bind_processor(dialect)(UTCDateTime().process_bind_param(value, dialect))
+    assert UTCDateTime().bind_processor(dialect)(value) == generic
 
 
 def test_naive_datetimes_are_refused(engine) -> None:
