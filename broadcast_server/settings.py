@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # How far ahead each cluster holds its schedule; it is re-sent when less than half is left.
     schedule_window_h: int = 48
     heartbeat_interval_s: int = 60
+    # Raw heartbeats are kept this many days, then deleted by the leader every hour (0 keeps them all):
+    # presence history, latest figures and playback are kept apart (broadcast_server/health/retention.py).
+    heartbeat_retention_days: int = Field(default=30, ge=0)
     # TLS to the broker (docs/security.md): a CA file turns TLS on; a client certificate is optional.
     mqtt_tls: bool = False
     mqtt_tls_ca_file: Path | None = None
