@@ -51,12 +51,19 @@ def _table(document: dict):  # noqa: ANN202 - a rich Table
     table.add_column("Tỷ lệ bcast ÷ mốc", justify="right")
     if "ingest_ratio" in document:
         table.add_row(
-            "Lưu nhịp tim + báo cáo (tin/giây)",
+            "Lưu nhịp tim + báo cáo, dồn một lúc (tin/giây)",
             number(document["ingest_msgs_per_s"]),
             f"{number(document['ingest_baseline_msgs_per_s'])} (mosquitto_sub)",
             number(document["ingest_ratio"], 3),
         )
-        table.add_row("Tin bị mất khi lưu", number(document["ingest_lost"]), "", "")
+        table.add_row("Tin bị mất khi lưu dồn một lúc", number(document["ingest_lost"]), "", "")
+        if document.get("ingest_zero_loss_msgs_per_s") is not None:
+            table.add_row(
+                "Lưu đều đặn không mất tin (tin/giây)",
+                number(document["ingest_zero_loss_msgs_per_s"]),
+                f"{number(document['ingest_baseline_msgs_per_s'])} (mosquitto_sub)",
+                number(document["ingest_zero_loss_ratio"], 3),
+            )
     for size in document.get("fanout_p99_s") or {}:
         table.add_row(
             f"Phát ngay → bắt đầu phát, {int(size):,} cụm: p50 / p99 / max (giây)",

@@ -130,15 +130,18 @@ class RawPublisher:
         self.sock.sendall(_packet(0x10, _string("MQTT") + bytes([4, 0x02, 0, 0]) + _string(client_id)))
         if self._read(4)[:1] != b"\x20":
             raise SystemExit("publisher: broker refused the connection")
-        self.stream = bytearray()
+        self.packets: list[bytes] = []
         self.qos1 = 0
+
+    def reset(self) -> None:
+        self.packets, self.qos1 = [], 0
 
     def add(self, topic: str, payload: bytes, qos: int) -> None:
         packet_id = b""
         if qos:
             self.qos1 += 1
             packet_id = (self.qos1 % 65535 + 1).to_bytes(2, "big")
-        self.stream += _packet(0x30 | qos << 1, _string(topic) + packet_id + payload)
+        self.packets.append(_packet(0x30 | qos << 1, _string(topic) + packet_id + payload))
 
     def _read(self, n: int) -> bytes:
         data = b""
@@ -149,9 +152,24 @@ class RawPublisher:
             data += chunk
         return data
 
-    def send_all(self, result: list[int]) -> None:
-        """Write the stream and a PINGREQ; read until PINGRESP; append the PUBACKs counted to `result`."""
-        self.sock.sendall(bytes(self.stream) + b"\xc0\x00")
+    def send_all(self, result: list[int], rate: float = 0.0, start: float = 0.0) -> None:
+        """Write the stream and a PINGREQ; read until PINGRESP; append the PUBACKs counted to `result`.
+
+        With `rate` (messages/s on this connection) the packets go out at that pace from `start`
+        (time.monotonic()), in slices every few milliseconds; without it, all at once.
+        """
+        if not rate:
+            self.sock.sendall(b"".join(self.packets))
+        else:
+            sent = 0
+            while sent < len(self.packets):
+                due = min(len(self.packets), int((time.monotonic() - start) * rate) + 1)
+                if due > sent:
+                    self.sock.sendall(b"".join(self.packets[sent:due]))
+                    sent = due
+                else:
+                    time.sleep(min(0.01, (sent + 1) / rate - (time.monotonic() - start)))
+        self.sock.sendall(b"\xc0\x00")
         acks = 0
         while True:
             head = self._read(2)
@@ -163,53 +181,74 @@ class RawPublisher:
         result.append(acks)
 
 
-def publisher(port: int, index: int, procs: int, clients: int, total: int, clusters: int) -> None:
-    """Child: connect `clients` raw connections, build this process's share of the stream, publish on 'go'."""
+def publisher(port: int, index: int, procs: int, clients: int, clusters: int) -> None:
+    """Child: connect `clients` raw connections; per `build N`, make its share of a fresh N-message stream
+    (new report ids: a stream sent twice would be duplicates); per `go RATE`, publish it (RATE messages/s
+    for this process, 0 for as fast as the sockets take them)."""
     from bench.synthetic_fleet import cluster_ids
     from mqtt_contract.times import isoformat
 
     ids = cluster_ids(clusters, "ing")
-    now = isoformat(datetime.now(UTC))
     pool = [RawPublisher(port, f"bench-pub-{index}-{c}-{uuid.uuid4().hex[:6]}") for c in range(clients)]
-    mine = range(index, total, procs)
-    for j, i in enumerate(mine):
-        pool[j % clients].add(*message(i, ids, now))
-    expected_acks = sum(p.qos1 for p in pool)
-    emit({"ready": True, "messages": len(mine)})
-    while sys.stdin.readline().strip() == "go":  # one stream per 'go': the baseline, then the server
-        acks: list[int] = []
-        threads = [threading.Thread(target=p.send_all, args=(acks,)) for p in pool]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(300)
-        # Every QoS 0 message was handled before its connection's PINGRESP; QoS 1 ones are counted by PUBACK.
-        published = len(mine) - expected_acks + sum(acks) if len(acks) == len(pool) else 0
-        emit({"published": published, "done_at": time.time()})
+    mine: range = range(0)
+    emit({"connected": True})
+    for line in sys.stdin:
+        order, _, argument = line.strip().partition(" ")
+        if order == "build":
+            now = isoformat(datetime.now(UTC))
+            mine = range(index, int(argument), procs)
+            for p in pool:
+                p.reset()
+            for j, i in enumerate(mine):
+                pool[j % clients].add(*message(i, ids, now))
+            emit({"ready": True, "messages": len(mine)})
+        elif order == "go":
+            rate = float(argument) / clients
+            expected_acks = sum(p.qos1 for p in pool)
+            acks: list[int] = []
+            start = time.monotonic()
+            threads = [threading.Thread(target=p.send_all, args=(acks, rate, start)) for p in pool]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(600)
+            # Every QoS 0 message was handled before its connection's PINGRESP; QoS 1 ones are counted by PUBACK.
+            published = len(mine) - expected_acks + sum(acks) if len(acks) == len(pool) else 0
+            emit({"published": published, "done_at": time.time()})
+        else:
+            break
     for p in pool:
         p.sock.sendall(b"\xe0\x00")  # DISCONNECT
         p.sock.close()
 
 
 class Publishers:
-    """The publisher processes: started and connected once, then told to publish the whole stream per phase."""
+    """The publisher processes: started and connected once; each phase builds a stream, then publishes it."""
 
-    def __init__(self, port: int, procs: int, clients: int, total: int, clusters: int) -> None:
+    def __init__(self, port: int, procs: int, clients: int, clusters: int) -> None:
         self.children = [
-            Child("bench.ingest", "--publisher", *map(str, (port, i, procs, clients, total, clusters)))
-            for i in range(procs)
+            Child("bench.ingest", "--publisher", *map(str, (port, i, procs, clients, clusters))) for i in range(procs)
         ]
-        self.total = total
+        self.total = 0
         for child in self.children:
             child.read_json(180)
 
-    def go(self) -> float:
+    def build(self, messages: int) -> None:
+        """A fresh stream of `messages` messages, split between the processes (not timed)."""
+        for child in self.children:
+            child.send(f"build {messages}")
+        for child in self.children:
+            child.read_json(300)
+        self.total = messages
+
+    def go(self, rate: float = 0.0) -> float:
+        """Publish the stream built, at `rate` messages/s in all (0: flat out); returns when it started."""
         started = time.time()
         for child in self.children:
-            child.send("go")
+            child.send(f"go {rate / len(self.children)}")
         return started
 
-    def finished(self, timeout_s: float = 300) -> tuple[int, float]:
+    def finished(self, timeout_s: float = 600) -> tuple[int, float]:
         """(messages published, when the last publisher finished)."""
         answers = [child.read_json(timeout_s) for child in self.children]
         return sum(a["published"] for a in answers), max(a["done_at"] for a in answers)
@@ -333,7 +372,7 @@ def replica(url: str, host: str, port: int, group: str, folder: str, index: int)
                     "probes": stats.unknown_cluster,
                 }
             )
-        elif order == "finish":
+        elif order in ("idle", "finish"):  # idle: wait until the buffer is stored; finish: then stop
             idle = ingest.wait_idle(120)
             emit(
                 {
@@ -347,9 +386,100 @@ def replica(url: str, host: str, port: int, group: str, folder: str, index: int)
                     "stored": stats.heartbeats + stats.stored_reports,
                 }
             )
-            break
+            if order == "finish":
+                break
     runtime.stop()
     engine.dispose()
+
+
+class Replicas:
+    """The server processes of the server phase, on one database and one broker, told what to do on stdin."""
+
+    def __init__(self, url: str, host: str, port: int, folder: str, replicas: int) -> None:
+        group = f"bench{uuid.uuid4().hex[:6]}" if replicas > 1 else ""
+        self.children = [
+            Child("bench.ingest", "--replica", url, host, str(port), group, folder, str(i)) for i in range(replicas)
+        ]
+        for child in self.children:
+            child.read_json(120)
+
+    def ask(self, order: str, timeout_s: float = 180) -> list[dict[str, Any]]:
+        for child in self.children:
+            child.send(order)
+        return [child.read_json(timeout_s) for child in self.children]
+
+    def accounted(self) -> int:
+        """Messages stored, plus heartbeats dropped on purpose, by every replica so far."""
+        return sum(a["count"] for a in self.ask("count"))
+
+    def close(self) -> None:
+        for child in self.children:
+            child.close(60)
+
+
+def _round(replicas: Replicas, publishers: Publishers, rate: float, timeout_s: float) -> dict[str, Any]:
+    """Publish the stream built at `rate` (0: flat out) and wait until the replicas have stored it."""
+    before = replicas.ask("idle")
+    go = publishers.go(rate)
+    accounted = sum(b["stored"] + b["heartbeats_dropped_by_bus"] for b in before)
+    published, published_at = wait_for(lambda: replicas.accounted() - accounted, publishers, timeout_s)
+    after = replicas.ask("idle")
+    stored = sum(a["stored"] - b["stored"] for a, b in zip(after, before, strict=True))
+    dropped = sum(
+        a["heartbeats_dropped_by_bus"] - b["heartbeats_dropped_by_bus"] for a, b in zip(after, before, strict=True)
+    )
+    seconds = max(1e-6, max(a["idle_at"] for a in after) - go)
+    return {
+        "offered_msgs_per_s": round(rate) if rate else None,
+        "published": published,
+        "publish_s": round(published_at - go, 3),
+        "stored": stored,
+        "stored_per_replica": [a["stored"] - b["stored"] for a, b in zip(after, before, strict=True)],
+        "seconds": round(seconds, 3),
+        "msgs_per_s": round(stored / seconds),
+        "lost": published - stored,
+        "heartbeats_dropped_by_bus": dropped,
+        "go": go,
+        "after": after,
+    }
+
+
+def _kept_up(result: dict[str, Any]) -> bool:
+    """A paced round is sustained when nothing was lost and storing ended within a second of publishing."""
+    return result["lost"] == 0 and result["seconds"] <= result["publish_s"] + 1.0
+
+
+def zero_loss_search(
+    replicas: Replicas,
+    publishers: Publishers,
+    *,
+    start: float,
+    round_s: float,
+    steps: int,
+    timeout_s: float,
+    note: Callable[[str], None],
+) -> dict[str, Any]:
+    """The highest offered rate stored with zero loss, found by raising the rate 1.5x, then halving the gap.
+
+    Each round offers `round_s` seconds of messages at a steady rate (fresh messages every round).
+    """
+    rounds: list[dict[str, Any]] = []
+    good, bad = 0.0, None
+    rate = start
+    for _ in range(steps):
+        publishers.build(max(2_000, round(rate * round_s)))
+        note(f"ingest: {rate:,.0f} tin/giây đều đặn")
+        result = _round(replicas, publishers, rate, timeout_s)
+        result.pop("after"), result.pop("go")
+        result["kept_up"] = _kept_up(result)
+        rounds.append(result)
+        if result["kept_up"]:
+            good = rate
+            rate = rate * 1.5 if bad is None else (rate + bad) / 2
+        else:
+            bad = rate
+            rate = (good + bad) / 2 if good else rate / 2
+    return {"msgs_per_s": round(good), "round_s": round_s, "rounds": rounds}
 
 
 def server(
@@ -360,11 +490,14 @@ def server(
     clusters: int,
     timeout_s: float,
     replicas: int = 1,
+    search: dict[str, Any] | None = None,
+    note: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """`replicas` server processes (a shared subscription splits the stream when more than one) store it.
 
-    Each replica is a child process, as a deployment runs them; this process only counts. Rows are
-    counted in the database at the end.
+    Each replica is a child process, as a deployment runs them; this process only counts. First the burst
+    (the stream built, flat out: what `ingest_ratio` compares); then, with `search` (the arguments of
+    `zero_loss_search`), the highest steady rate stored with zero loss.
     """
     from sqlalchemy import func
     from sqlmodel import select
@@ -380,6 +513,7 @@ def server(
     from broadcast_server.signing.keyring import load_or_create_keyring
     from mqtt_contract import Channel, Topics
 
+    messages = publishers.total
     with (
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder,
         scratch_database(database, Path(folder), "bench_ingest") as url,
@@ -388,67 +522,49 @@ def server(
         engine = make_engine(url)
         import_fleet(engine, fleet_rows(cluster_ids(clusters, "ing")))
         load_or_create_keyring(Path(folder) / "signing-keys.json")  # one key, made before the replicas start
-        group = f"bench{uuid.uuid4().hex[:6]}" if replicas > 1 else ""
-        children = [
-            Child("bench.ingest", "--replica", url, host, str(port), group, folder, str(i)) for i in range(replicas)
-        ]
+        servers = Replicas(url, host, port, folder, replicas)
         try:
-            for child in children:
-                child.read_json(120)
-
-            def ask(order: str) -> list[dict[str, Any]]:
-                for child in children:
-                    child.send(order)
-                return [child.read_json(60) for child in children]
-
             # A shared subscription hands each probe to one replica: probe until every one has had one.
             probe_until(
-                lambda: all(a["probes"] > 0 for a in ask("count")),
+                lambda: all(a["probes"] > 0 for a in servers.ask("count")),
                 host,
                 port,
                 Topics(TOPIC_ROOT).for_cluster(PROBE_CLUSTER, Channel.HEARTBEAT),
                 probe_payload(),
             )
-            go = publishers.go()
-            published, published_at = wait_for(lambda: sum(a["count"] for a in ask("count")), publishers, timeout_s)
-            finished = ask("finish")
+            burst = _round(servers, publishers, 0.0, timeout_s)
+            with session_scope(engine) as session:
+                heartbeats = session.exec(select(func.count()).select_from(Heartbeat)).one()
+                reports = session.exec(select(func.count()).select_from(PlaybackReport)).one()
+                # When the bus had decoded the last message (stored with each row): receiving vs storing.
+                received = [
+                    session.exec(select(func.max(Heartbeat.received_at))).one(),
+                    session.exec(select(func.max(PlaybackReport.received_at))).one(),
+                ]
+            sustained = None
+            if search:
+                search = {**search, "start": search["start"] or max(1_000.0, 0.8 * burst["msgs_per_s"])}
+                sustained = zero_loss_search(servers, publishers, timeout_s=timeout_s, note=note, **search)
+            finished = servers.ask("finish")
         finally:
-            for child in children:
-                child.close(60)
-        stored_at = max(f["idle_at"] for f in finished)
-        with session_scope(engine) as session:
-            heartbeats = session.exec(select(func.count()).select_from(Heartbeat)).one()
-            reports = session.exec(select(func.count()).select_from(PlaybackReport)).one()
-            # When the bus had decoded the last message (stored with each row): receiving vs storing.
-            received = [
-                session.exec(select(func.max(Heartbeat.received_at))).one(),
-                session.exec(select(func.max(PlaybackReport.received_at))).one(),
-            ]
+            servers.close()
         engine.dispose()
-    stored = heartbeats + reports
-    seconds = max(1e-6, stored_at - go)
+    go, after = burst.pop("go"), burst.pop("after")
     last_received = max((r.replace(tzinfo=UTC).timestamp() for r in received if r is not None), default=go)
-    dropped = sum(f["heartbeats_dropped_by_bus"] for f in finished)
     return {
         "database": database,
         "replicas": replicas,
-        "published": published,
-        "publish_s": round(published_at - go, 3),
-        "stored": stored,
+        **burst,
         "stored_heartbeats": heartbeats,
         "stored_reports": reports,
-        "stored_per_replica": [f["stored"] for f in finished],
-        "seconds": round(seconds, 3),
-        "msgs_per_s": round(stored / seconds),
         "received_by_bus_s": round(last_received - go, 3),
-        "lost": published - stored,
-        "heartbeats_dropped_by_bus": dropped,
-        "reports_lost": publishers.total // REPORT_EVERY - reports,
-        "rejected": sum(f["rejected"] for f in finished),
-        "duplicates": sum(f["duplicates"] for f in finished),
+        "reports_lost": messages // REPORT_EVERY - reports,
+        "rejected": sum(f["rejected"] for f in after),
+        "duplicates": sum(f["duplicates"] for f in after),
         "db_errors": sum(f["db_errors"] for f in finished),
-        "batches": sum(f["batches"] for f in finished),
-        "all_idle": all(f["idle"] for f in finished),
+        "batches": sum(f["batches"] for f in after),
+        "all_idle": all(f["idle"] for f in after),
+        "zero_loss": sustained,
     }
 
 
@@ -460,10 +576,16 @@ def run(
     clients: int = DEFAULT_CLIENTS,
     database: str = "sqlite",
     replicas: int = 1,
+    zero_loss_rounds: int = 6,
+    round_s: float = 8.0,
     timeout_s: float = 600.0,
     note: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Both phases on one broker; returns the figures with `ingest_ratio` = server rate / baseline rate."""
+    """Both phases on one broker; returns the figures with `ingest_ratio` = server rate / baseline rate.
+
+    `zero_loss_rounds` steady-rate rounds of `round_s` seconds follow the burst (0: none), starting from
+    a little under the burst's rate.
+    """
     from bcast.broker import LocalBroker
     from bench.mqtt_probe import sys_counter
 
@@ -471,7 +593,8 @@ def run(
         if broker.kind != "mosquitto":
             raise RuntimeError("the ingest benchmark needs mosquitto (apt-get install mosquitto mosquitto-clients)")
         note(f"ingest: {publishers} tiến trình phát × {clients} kết nối, {messages:,} tin")
-        pool = Publishers(broker.port, publishers, clients, messages, clusters)
+        pool = Publishers(broker.port, publishers, clients, clusters)
+        pool.build(messages)
         dropped = "$SYS/broker/publish/messages/dropped"
         try:
             note("ingest: mosquitto_sub nhận (mốc so sánh)")
@@ -479,7 +602,8 @@ def run(
             time.sleep(1.5)  # let $SYS publish the counter after the phase
             base["broker_dropped"] = sys_counter(broker.host, broker.port, dropped)
             note(f"ingest: {replicas} bản sao máy chủ lưu vào {database}")
-            srv = server(broker.host, broker.port, pool, database, clusters, timeout_s, replicas)
+            search = {"start": 0.0, "round_s": round_s, "steps": zero_loss_rounds} if zero_loss_rounds else None
+            srv = server(broker.host, broker.port, pool, database, clusters, timeout_s, replicas, search, note)
             time.sleep(1.5)
             after = sys_counter(broker.host, broker.port, dropped)
             srv["broker_dropped"] = None if after is None else after - (base["broker_dropped"] or 0)
@@ -499,6 +623,12 @@ def run(
         "ingest_lost": srv["lost"],
         "ingest_reports_lost": srv["reports_lost"],
         "ingest_heartbeats_dropped": srv["heartbeats_dropped_by_bus"],
+        "ingest_zero_loss_msgs_per_s": srv["zero_loss"]["msgs_per_s"] if srv["zero_loss"] else None,
+        "ingest_zero_loss_ratio": (
+            round(srv["zero_loss"]["msgs_per_s"] / base["msgs_per_s"], 3)
+            if srv["zero_loss"] and base["msgs_per_s"]
+            else None
+        ),
     }
 
 
@@ -510,7 +640,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS, help="MQTT connections per publisher process")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--replicas", type=int, default=1, help="server processes sharing the subscription")
-    parser.add_argument("--publisher", nargs=6, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--zero-loss-rounds", type=int, default=6, help="steady-rate rounds after the burst (0: none)")
+    parser.add_argument("--round-s", type=float, default=8.0, help="seconds of messages per steady-rate round")
+    parser.add_argument("--publisher", nargs=5, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--replica", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -531,6 +663,8 @@ def main() -> None:
         clients=args.clients,
         database=args.database,
         replicas=args.replicas,
+        zero_loss_rounds=args.zero_loss_rounds,
+        round_s=args.round_s,
         note=lambda text: print(text, file=sys.stderr, flush=True),
     )
     print(json.dumps(result, ensure_ascii=False, indent=2))

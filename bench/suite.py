@@ -74,8 +74,15 @@ def _ingest(options: SuiteOptions, note: Callable[[str], None]) -> dict[str, Any
     from bench import ingest
 
     messages, clusters = (20_000, 1_000) if options.quick else (100_000, 2_000)
+    rounds, round_s = (2, 2.0) if options.quick else (6, 8.0)
     return ingest.run(
-        messages=messages, clusters=clusters, database=options.database, replicas=options.replicas, note=note
+        messages=messages,
+        clusters=clusters,
+        database=options.database,
+        replicas=options.replicas,
+        zero_loss_rounds=rounds,
+        round_s=round_s,
+        note=note,
     )
 
 

@@ -50,6 +50,8 @@ def test_quick_suite_prints_every_figure_as_json() -> None:
         "ingest_msgs_per_s",
         "ingest_baseline_msgs_per_s",
         "ingest_ratio",
+        "ingest_zero_loss_msgs_per_s",
+        "ingest_zero_loss_ratio",
         "render_rtf",
         "render_baseline_rtf",
         "render_rtf_ratio",
@@ -62,13 +64,20 @@ def test_quick_suite_prints_every_figure_as_json() -> None:
         "agent_bytes_per_day",
     ):
         assert is_number(document[key]), (key, document[key])
-        assert document[key] > 0 or key.startswith("agent_cpu"), (key, document[key])
+        assert document[key] > 0 or key.startswith(("agent_cpu", "ingest_zero_loss")), (key, document[key])
 
     # Zero loss: every heartbeat and report published is a row, and the baseline heard them all too.
     assert document["ingest_lost"] == 0
     ingest = document["details"]["ingest"]
     assert ingest["server"]["stored"] == ingest["server"]["published"] == ingest["messages"]
     assert ingest["baseline"]["received"] == ingest["messages"]
+    # Steady rounds: the rate given is one that was offered and stored whole, in time.
+    rounds = ingest["server"]["zero_loss"]["rounds"]
+    assert len(rounds) == 2
+    kept = [
+        r["offered_msgs_per_s"] for r in rounds if r["kept_up"] and r["lost"] == 0 and r["stored"] == r["published"]
+    ]
+    assert document["ingest_zero_loss_msgs_per_s"] == (max(kept) if kept else 0)
 
     # Fan-out per fleet size (quick: 202), every cluster started, the broker-only baseline beside it.
     for key in ("fanout_p50_s", "fanout_p99_s", "fanout_max_s", "fanout_baseline_p99_s", "fanout_p99_ratio"):
