@@ -1,21 +1,27 @@
 """Ingest: heartbeats and reports stored per second with zero loss, against mosquitto_sub on the same stream.
 
 Run: .venv/bin/python -m bench.ingest [--messages 100000] [--clusters 2000] [--database sqlite|postgres]
-     [--replicas N]
+     [--replicas N] [--zero-loss-rounds 6] [--round-s 8]
 
-One mosquitto (bcast.broker.LocalBroker, without a per-client queue cap, see BROKER_CONFIG) serves two
-phases, each fed the same stream by `--publishers` processes of `--clients` MQTT connections each, writing
-pre-encoded packets as fast as the sockets take them, from `--clusters` cluster ids: 4 heartbeats (QoS 0)
-for each report (QoS 1), every message valid against the contract.
-- baseline: `mosquitto_sub` (the C client) subscribed to the heartbeat and report topics; rate = messages
-  it printed / (last message's timestamp - the moment the publishers were told to go). This is the
-  broker's own limit on this machine.
+One mosquitto (bcast.broker.LocalBroker, without a per-client queue cap, see BROKER_CONFIG) serves the
+phases, each fed a stream by `--publishers` processes of `--clients` MQTT connections each, writing
+pre-encoded packets, from `--clusters` cluster ids: 4 heartbeats (QoS 0) for each report (QoS 1), every
+message valid against the contract.
+- baseline: `mosquitto_sub` (the C client) subscribed to the heartbeat and report topics receives the
+  stream sent as fast as the sockets take it; rate = messages it printed / (last message's timestamp -
+  the moment the publishers were told to go). This is the broker's own limit on this machine.
+- paho reference: the same burst received by a bare paho client (QoS 1, a callback that only counts) in a
+  process of its own: what the MQTT library alone allows a Python subscriber, for reading the figures.
 - server: `--replicas` server processes (default 1), each the real `Runtime` as `bcast server` starts it
   (`MqttBus`, `IngestWorker` with the fleet-health monitor, schedule pusher, dispatch sweeper), storing
   into a fresh database (SQLite by default, PostgreSQL with `--database postgres`) that holds the fleet;
   with more than one, an MQTT shared subscription splits the stream between them, as replicas of a
-  deployment do. Rate = rows stored / (moment the last replica had stored its buffer - go). Loss is
-  counted from the rows: `heartbeat` + `playback_report` rows against messages published.
+  deployment do. First the same burst: rate = rows stored / (moment the last replica had stored its
+  buffer - go), loss = messages published - rows (`heartbeat` + `playback_report`); a server whose buffer
+  fills drops heartbeats on purpose (docs/architecture.md), which counts as loss here. Then steady rounds
+  (`--zero-loss-rounds`, `--round-s` seconds of fresh messages each, paced by the publishers): the rate is
+  raised 1.5x while a round is stored whole and storing ends within a second of publishing, then the gap
+  between the last good and the first bad rate is halved; the highest good rate is the zero-loss rate.
 Each subscriber is proven listening with a probe message before the publishers go. Prints one JSON object.
 """
 
@@ -319,6 +325,79 @@ def baseline(host: str, port: int, publishers: Publishers, timeout_s: float) -> 
     }
 
 
+def paho_subscriber(host: str, port: int) -> None:
+    """Child: a bare paho client (QoS 1 subscription, callback that only counts), the library's own ceiling.
+
+    Orders: `count` (stream messages so far, probes seen, when the last stream message came).
+    """
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from mqtt_contract import Channel, Topics
+
+    topics = Topics(TOPIC_ROOT)
+    seen = {"stream": 0, "probes": 0, "last": 0.0}
+    probe = PROBE_CLUSTER.encode()
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if probe in msg._topic:  # noqa: SLF001 - the raw bytes: decoding the topic is the callback's choice
+            seen["probes"] += 1
+        else:
+            seen["stream"] += 1
+            seen["last"] = time.time()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-paho-{uuid.uuid4().hex[:6]}")
+    client.max_inflight_messages_set(1_000)
+    client.on_connect = lambda c, u, f, rc, p: [
+        c.subscribe(topics.wildcard(ch), qos=1) for ch in (Channel.HEARTBEAT, Channel.REPORT)
+    ]
+    client.on_message = on_message
+    client.connect(host, port, keepalive=60)
+    client.loop_start()
+    emit({"ready": True})
+    for line in sys.stdin:
+        if line.strip() != "count":
+            break
+        emit(dict(seen))
+    client.disconnect()
+    client.loop_stop()
+
+
+def paho_reference(host: str, port: int, publishers: Publishers, timeout_s: float) -> dict[str, Any]:
+    """The stream received by a bare paho client in a process of its own: what any Python subscriber costs."""
+    from bench.mqtt_probe import probe_until
+    from mqtt_contract import Channel, Topics
+
+    child = Child("bench.ingest", "--paho-subscriber", host, str(port))
+    try:
+        child.read_json(60)
+
+        def count() -> dict[str, Any]:
+            child.send("count")
+            return child.read_json(60)
+
+        probe_until(
+            lambda: count()["probes"] > 0,
+            host,
+            port,
+            Topics(TOPIC_ROOT).for_cluster(PROBE_CLUSTER, Channel.HEARTBEAT),
+            probe_payload(),
+        )
+        go = publishers.go()
+        published, published_at = wait_for(lambda: count()["stream"], publishers, timeout_s)
+        seen = count()
+    finally:
+        child.close()
+    seconds = max(1e-6, seen["last"] - go) if seen["stream"] else None
+    return {
+        "published": published,
+        "received": seen["stream"],
+        "seconds": round(seconds, 3) if seconds else None,
+        "msgs_per_s": round(seen["stream"] / seconds) if seconds else 0,
+        "lost": published - seen["stream"],
+    }
+
+
 def wait_for(count: Callable[[], int], publishers: Publishers, timeout_s: float, idle_s: float = 10.0):
     """Wait until `count()` reaches what was published, or nothing new arrives for `idle_s` after publishing."""
     published, published_at = publishers.finished()
@@ -601,6 +680,8 @@ def run(
             base = baseline(broker.host, broker.port, pool, timeout_s)
             time.sleep(1.5)  # let $SYS publish the counter after the phase
             base["broker_dropped"] = sys_counter(broker.host, broker.port, dropped)
+            note("ingest: một client paho trần nhận (giới hạn của thư viện)")
+            paho = paho_reference(broker.host, broker.port, pool, timeout_s)
             note(f"ingest: {replicas} bản sao máy chủ lưu vào {database}")
             search = {"start": 0.0, "round_s": round_s, "steps": zero_loss_rounds} if zero_loss_rounds else None
             srv = server(broker.host, broker.port, pool, database, clusters, timeout_s, replicas, search, note)
@@ -616,9 +697,11 @@ def run(
         "publisher_processes": publishers,
         "replicas": replicas,
         "baseline": base,
+        "paho_reference": paho,
         "server": srv,
         "ingest_msgs_per_s": srv["msgs_per_s"],
         "ingest_baseline_msgs_per_s": base["msgs_per_s"],
+        "ingest_paho_msgs_per_s": paho["msgs_per_s"],
         "ingest_ratio": round(srv["msgs_per_s"] / base["msgs_per_s"], 3) if base["msgs_per_s"] else None,
         "ingest_lost": srv["lost"],
         "ingest_reports_lost": srv["reports_lost"],
@@ -644,9 +727,13 @@ def main() -> None:
     parser.add_argument("--round-s", type=float, default=8.0, help="seconds of messages per steady-rate round")
     parser.add_argument("--publisher", nargs=5, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--replica", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--paho-subscriber", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
         publisher(*args.publisher)
+        return
+    if args.paho_subscriber:
+        paho_subscriber(args.paho_subscriber[0], int(args.paho_subscriber[1]))
         return
     if args.replica:
         url, host, port, group, folder, index = args.replica

@@ -50,6 +50,7 @@ def test_quick_suite_prints_every_figure_as_json() -> None:
         "ingest_msgs_per_s",
         "ingest_baseline_msgs_per_s",
         "ingest_ratio",
+        "ingest_paho_msgs_per_s",
         "ingest_zero_loss_msgs_per_s",
         "ingest_zero_loss_ratio",
         "render_rtf",
