@@ -3,6 +3,10 @@
 A command's signature covers its canonical form: the command without its ``sig`` member, serialised with
 keys sorted, no whitespace, UTF-8, numbers normalised (see ``canonical_bytes``). Server and agent both
 compute it from the parsed JSON, so how the payload was spaced or ordered on the wire does not matter.
+
+Verifying (the agent) uses PyNaCl (libsodium); signing and key objects (the server, the simulator, the
+benchmarks) use `cryptography`, imported only by the functions that sign. Both are standard Ed25519 (RFC
+8032): an agent process does not map cryptography's own OpenSSL, about 9 MB of its 40 MB budget (issue 9).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import math
 import threading
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ALGORITHM = "Ed25519"
 _MAX_SAFE_INTEGER = 2**53
@@ -92,6 +98,9 @@ def canonical_bytes(command: dict[str, Any]) -> bytes:
 
 def public_key_text(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     """A public key as the configuration and ``keys`` commands carry it: 32 raw bytes in base64url."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return b64url(public.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
@@ -112,9 +121,9 @@ def _raw_public(public_key: str) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def load_public_key(public_key: str) -> Ed25519PublicKey:
+def load_public_key(public_key: str) -> VerifyKey:
     """Parse a public key in text form (cached: a simulated fleet shares one object per key)."""
-    return Ed25519PublicKey.from_public_bytes(_raw_public(public_key))
+    return VerifyKey(_raw_public(public_key))
 
 
 def trust(public_keys: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -143,8 +152,8 @@ def verify(command: dict[str, Any], trusted: dict[str, str]) -> str:
         raise UnknownKey(f"signature: unknown key id {str(kid)[:64]!r}")
     try:
         value = unb64url(sig.get("value", ""))
-        load_public_key(trusted[kid]).verify(value, canonical_bytes(command))
-    except (InvalidSignature, ValueError, TypeError, UnicodeEncodeError):
+        load_public_key(trusted[kid]).verify(canonical_bytes(command), value)
+    except (BadSignatureError, ValueError, TypeError, UnicodeEncodeError):
         raise BadSignature(f"signature: does not match the command (key id {kid!r})") from None
     return kid
 
@@ -176,6 +185,8 @@ class CommandSigner:
 
     @classmethod
     def generate(cls) -> CommandSigner:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(Ed25519PrivateKey.generate())
 
     def sign(self, command: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
@@ -45,7 +44,7 @@ from speaker_agent.cache import AudioCache
 from speaker_agent.clock import Clock, SystemClock, isoformat, parse_time
 from speaker_agent.command_auth import CommandGate, CommandRefused, KeySetRefused, Redelivered
 from speaker_agent.config import AgentConfig
-from speaker_agent.downloader import Downloader, DownloadError
+from speaker_agent.downloader import Downloader, DownloadError, HttpClient
 from speaker_agent.mqtt_loop import AsyncioPahoDriver, secure_agent_client
 from speaker_agent.outbox import Outbox
 from speaker_agent.player import Player, PlayerError, PlayOutcome
@@ -115,7 +114,7 @@ class Agent:
         self,
         config: AgentConfig,
         *,
-        http: httpx.AsyncClient,
+        http: HttpClient,
         player: Player,
         clock: Clock | None = None,
         rng: random.Random | None = None,

@@ -25,22 +25,11 @@ def agent_command(
     if config is None:
         typer.echo("Thiếu --config: tệp cấu hình TOML của cụm loa (agent.toml).", err=True)
         raise typer.Exit(2)
-    import asyncio
-    import logging
+    from speaker_agent.runner import main
 
-    from speaker_agent.config import AgentConfig, ConfigError
-    from speaker_agent.runner import run_agent
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = AgentConfig.load(config)
-    except ConfigError as exc:
-        typer.echo(f"Lỗi cấu hình: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        asyncio.run(run_agent(settings))
-    except KeyboardInterrupt:
-        pass
+    status = main(config)  # also run without Typer by bcast/cli.py for `bcast agent --config FILE`
+    if status:
+        raise typer.Exit(status)
 
 
 @agent_app.command("enrol")

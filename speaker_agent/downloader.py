@@ -3,6 +3,10 @@
 Downloads take turns (one at a time on a thin 4G link; an urgent one, for an emergency, does not
 wait). Room is made in the cache first (least recently used files evicted, never one a pending
 command needs), so a full disk fails the command with a reason instead of a half-written file.
+
+The HTTP client is anything with httpx.AsyncClient's `stream("GET", url, headers=...)`: an httpx client
+in the simulator and the tests, speaker_agent.http_client.UrllibClient on a device (`bcast agent`). This
+module does not import httpx; an httpx client's errors are retried once httpx is in use.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ import asyncio
 import hashlib
 import logging
 import random
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-import httpx
+from typing import Any, Protocol
 
 from speaker_agent.cache import AudioCache, CacheFullError
 
@@ -29,12 +33,32 @@ class IntegrityError(DownloadError):
     """The bytes fetched do not have the size or SHA-256 the command promised."""
 
 
+class TransferError(Exception):
+    """One attempt failed on the way: an HTTP status other than 200 or 206, or the body ended short."""
+
+
+class HttpClient(Protocol):
+    """What the Downloader uses of its client: httpx.AsyncClient, or http_client.UrllibClient."""
+
+    def stream(self, method: str, url: str, *, headers: dict[str, str]) -> Any: ...
+
+
+def retryable_errors(client: HttpClient) -> tuple[type[BaseException], ...]:
+    """The errors of one attempt that another attempt may cure, for this client."""
+    errors: tuple[type[BaseException], ...] = (TransferError, OSError)
+    named = getattr(client, "transfer_errors", None)
+    if named is not None:
+        return errors + tuple(named)
+    httpx = sys.modules.get("httpx")  # any other client is an httpx one, and then httpx is loaded
+    return errors + ((httpx.HTTPError,) if httpx is not None else ())
+
+
 class Downloader:
     """Downloads into an AudioCache; the http client is injected so the simulator can share one."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         cache: AudioCache,
         *,
         attempts: int = 4,
@@ -51,6 +75,7 @@ class Downloader:
         self.max_delay_s = max_delay_s
         self.rng = rng or random.Random()
         self._turn = asyncio.Lock()
+        self._retryable = retryable_errors(client)
 
     async def fetch(
         self,
@@ -93,7 +118,7 @@ class Downloader:
                 # Bad bytes: start the next attempt from zero, not from the poisoned partial file.
                 self.cache.partial_path(sha256).unlink(missing_ok=True)
                 last = exc
-            except (httpx.HTTPError, OSError) as exc:
+            except self._retryable as exc:
                 last = exc
             if attempt + 1 < self.attempts:
                 delay = min(self.max_delay_s, self.base_delay_s * 2**attempt)
@@ -123,9 +148,7 @@ class Downloader:
                 elif response.status_code in (200, 206):
                     mode = "ab" if have else "wb"
                 else:
-                    raise httpx.HTTPStatusError(
-                        f"HTTP {response.status_code} for {url}", request=response.request, response=response
-                    )
+                    raise TransferError(f"HTTP {response.status_code} for {url}")
                 with open(partial, mode) as out:
                     async for chunk in response.aiter_bytes():
                         have += len(chunk)
@@ -134,7 +157,7 @@ class Downloader:
                         digest.update(chunk)
                         out.write(chunk)
         if have != size_bytes:
-            raise httpx.ReadError(f"{url}: got {have} of {size_bytes} bytes")
+            raise TransferError(f"{url}: got {have} of {size_bytes} bytes")
         if digest.hexdigest() != sha256:
             raise IntegrityError(f"{url}: SHA-256 mismatch")
         # fsync can take a while on an SD card: not on the loop that times playback and keepalives.

@@ -13,8 +13,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # httpx only to enrol: `AgentConfig.load` reads the credentials on every agent start
+    import httpx
 
 CREDENTIALS_FILE = "mqtt-credentials.json"
 ENROL_PATH = "/api/v1/enrol"
@@ -86,6 +88,8 @@ def load_credentials(data_dir: Path, cluster_id: str) -> StoredCredentials | Non
 
 def request_enrolment(http: httpx.Client, server_url: str, cluster_id: str, token: str) -> StoredCredentials:
     """POST the token to the server once; return the credentials it gives (the password exists only here)."""
+    import httpx
+
     url = server_url.rstrip("/") + ENROL_PATH
     try:
         response = http.post(url, json={"cluster_id": cluster_id, "token": token})
