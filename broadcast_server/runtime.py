@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from broadcast_server.db.engine import make_engine
+from broadcast_server.health.retention import HeartbeatPruner
 from broadcast_server.messaging.mqtt_bus import MqttBus
 from broadcast_server.replicas.dispatch_sweeper import DispatchSweeper
 from broadcast_server.replicas.leadership import Leadership
@@ -31,11 +32,13 @@ class Runtime:
     # With replicas on PostgreSQL only the leader pushes schedules and resends unfinished broadcasts.
     leadership: Leadership | None = None
     sweeper: DispatchSweeper | None = None
+    pruner: HeartbeatPruner | None = None  # on the leader: raw heartbeats past their retention
     # What time it is for dispatch and schedules: the system clock, or the demo's accelerated one.
     clock: Clock = field(default_factory=SystemClock)
     push_poll_s: float = 1.0
-    # Where each audio asset lies (sha256 -> path, media type): assets never change, so this never goes stale.
-    audio_locations: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    # The audio route's files by sha256 (api.routes_audio.StoredAudio, or the lookup in progress): assets
+    # never change, so this never goes stale.
+    audio_files: dict[str, Any] = field(default_factory=dict)
     started: bool = field(default=False)
 
     @classmethod
@@ -77,9 +80,19 @@ class Runtime:
                 grace=timedelta(seconds=s.dispatch_grace_s),
             )
             self.sweeper.start()
+            days = s.heartbeat_retention_days
+            self.pruner = HeartbeatPruner(
+                self.engine,
+                self.clock.now,
+                self.leadership.check,
+                keep=timedelta(days=days) if days else None,
+            )
+            self.pruner.start()
         self.started = True
 
     def stop(self) -> None:
+        if self.pruner is not None:
+            self.pruner.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.pusher is not None:

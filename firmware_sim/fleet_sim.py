@@ -24,11 +24,11 @@ import random
 import ssl
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -48,11 +48,39 @@ log = logging.getLogger(__name__)
 
 AGENTS_PER_HTTP_CLIENT = 4
 MAX_HTTP_CLIENTS = 64  # at most 256 downloads at once from one simulator process
+T = TypeVar("T")
 LATE_S = 1.0  # a play that began this long after its start time counts as late in the summary
 
 
 class SimulationError(RuntimeError):
     """The simulation cannot do what was asked (e.g. restart a broker it does not own)."""
+
+
+def run_fleet(main: Coroutine[Any, Any, T]) -> T:
+    """Run a fleet's coroutine on uvloop where it is installed (the server extra brings it), else asyncio's loop.
+
+    Thousands of agents make the loop itself the simulator's hot path (sockets, callbacks, timers); uvloop
+    runs the same asyncio code, so the agents' code is unchanged."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def http_transport(ssl_context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """The simulated clusters' HTTP under httpx's API: aiohttp's where httpx-aiohttp is installed, else httpcore's.
+
+    A device downloads with its own client (speaker_agent.http_client); the simulator's clusters share a few
+    httpx clients, and with ten thousand of them downloading at once the HTTP client's own work per request
+    (httpcore's pure-Python connection and parser) was most of the simulator's CPU time, which delays every
+    simulated cluster. aiohttp parses in C. The Downloader above it, and the faults below it, are the same."""
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:
+        return httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+    return AiohttpTransport(verify=ssl_context, limits=limits)
 
 
 @dataclass
@@ -123,9 +151,9 @@ class FleetSimulation:
             httpx.AsyncClient(
                 timeout=60,
                 transport=FaultyTransport(
-                    httpx.AsyncHTTPTransport(
-                        verify=ssl_context,
-                        limits=httpx.Limits(
+                    http_transport(
+                        ssl_context,
+                        httpx.Limits(
                             max_connections=AGENTS_PER_HTTP_CLIENT, max_keepalive_connections=AGENTS_PER_HTTP_CLIENT
                         ),
                     ),

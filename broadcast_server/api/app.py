@@ -76,6 +76,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     mount_console(app)  # the web console at / (sign-in page "Đăng nhập" for a visitor)
     app.add_exception_handler(NotPermitted, _forbidden)
     app.add_exception_handler(OutOfScope, _forbidden)
+    app.add_middleware(routes_audio.AudioFromMemory, runtime=runtime)  # an emergency's downloads, in memory
     return app
 
 

@@ -12,7 +12,8 @@ from broadcast_server.db.session import session_scope
 from broadcast_server.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain function dependency in its thread pool, a thread hop on every request.
     return request.app.state.runtime
 
 

@@ -100,7 +100,12 @@ def _opt_time(value: str | None) -> datetime | None:
 
 
 def apply_presence(
-    session: Session, state: ClusterState | StateRow, outcome: Outcome, at: datetime, result: BatchResult, stats: IngestStats
+    session: Session,
+    state: ClusterState | StateRow,
+    outcome: Outcome,
+    at: datetime,
+    result: BatchResult,
+    stats: IngestStats,
 ) -> None:
     """Write a presence outcome to ``state`` and record its transitions as events."""
     after, changes = outcome

@@ -9,7 +9,8 @@ from broadcast_server.models import AdminUnit, Cluster
 
 
 def load_units(session: Session, *, include_retired: bool = False) -> dict[int, UnitRef]:
-    query = select(AdminUnit)
+    # Columns, not AdminUnit objects: a province has thousands of villages, and this runs on every dispatch.
+    query = select(AdminUnit.id, AdminUnit.parent_id, AdminUnit.name, AdminUnit.level)
     if not include_retired:
         query = query.where(AdminUnit.retired_at.is_(None))  # type: ignore[union-attr]
     return {u.id: UnitRef(u.id, u.parent_id, u.name, u.level) for u in session.exec(query)}  # type: ignore[misc]

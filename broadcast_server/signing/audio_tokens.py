@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mqtt_contract.signing import b64url
@@ -24,6 +25,7 @@ def audio_token(secret: bytes, sha256: str, expires: int) -> str:
     return b64url(hmac.new(secret, f"{sha256}.{expires}".encode(), hashlib.sha256).digest())
 
 
+@lru_cache(maxsize=1024)  # pure; a broadcast's commands carry one URL: made once, not once per cluster
 def authorised_url(url: str, sha256: str, expires: int, secret: bytes) -> str:
     """The URL with ``exp`` and ``tok`` query parameters (replacing any there already)."""
     parts = urlsplit(url)

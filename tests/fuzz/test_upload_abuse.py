@@ -322,9 +322,10 @@ def test_speech_that_misses_the_loudness_target_is_refused_not_a_server_error(
     That was a 500 from the API; it is the text's fault (too little speech to measure), said as such. The
     renderer is made to miss the target here because which short texts miss it varies from run to run.
     """
+    from fastapi.testclient import TestClient
+
     import audio.speech
     from audio.errors import LoudnessNotReached
-    from fastapi.testclient import TestClient
 
     def misses_the_target(*args, **kwargs):
         raise LoudnessNotReached("speech.wav: output measured -27.9 LUFS after 4 attempts (target -16.0 LUFS)")
