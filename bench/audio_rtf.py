@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,26 +43,41 @@ from audio.speech import spoken_form, text_to_wav  # noqa: E402
 from audio.tts.cache import SynthesisCache  # noqa: E402
 from audio.tts.espeak import EspeakEngine  # noqa: E402
 
-DEFAULT_SEEDS = ROOT.parent / "shared" / "seeds"
+# The district reports sit beside the checkout in the team's workspace; a clone elsewhere has none, and then the
+# bulletin is our own sample text (bench/data/bulletin_vi.txt) repeated to length.
+_SEED_DIRS = (ROOT.parent / "shared" / "seeds", Path("/work/shared/seeds"))
+DEFAULT_SEEDS = next((d for d in _SEED_DIRS if any(d.glob("*.txt"))), _SEED_DIRS[0])
+SAMPLE_TEXT = ROOT / "bench" / "data" / "bulletin_vi.txt"
 # First guess of espeak-ng's Vietnamese speaking rate, in spoken words (syllables) per minute.
 WORDS_PER_MINUTE = 250
 _JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.DOTALL)
+
+
+def _text_lines(seeds: Path) -> Iterator[str]:
+    """The seed reports' lines in order; without any, the sample bulletin's lines over and over."""
+    paths = sorted(seeds.glob("*.txt"))
+    if paths:
+        for path in paths:
+            yield from path.read_text(encoding="utf-8").splitlines()
+        return
+    sample = SAMPLE_TEXT.read_text(encoding="utf-8").splitlines()
+    while True:
+        yield from sample
 
 
 def bulletin_text(seeds: Path, wanted: int) -> str:
     """Seed lines in order until the spoken form has at least `wanted` words."""
     picked: list[str] = []
     words = 0
-    for path in sorted(seeds.glob("*.txt")):
-        for raw in path.read_text(encoding="utf-8").splitlines():
-            line = unicodedata.normalize("NFC", raw).strip()
-            # Skip table rows and links: nobody reads those on the loudspeaker.
-            if len(line) < 40 or "http" in line or line.count("|") > 1:
-                continue
-            picked.append(line if line[-1] in ".;:!?" else line + ".")
-            words += len(spoken_form(line).split())
-            if words >= wanted:
-                return " ".join(picked)
+    for raw in _text_lines(seeds):
+        line = unicodedata.normalize("NFC", raw).strip()
+        # Skip table rows and links: nobody reads those on the loudspeaker.
+        if len(line) < 40 or "http" in line or line.count("|") > 1:
+            continue
+        picked.append(line if line[-1] in ".;:!?" else line + ".")
+        words += len(spoken_form(line).split())
+        if words >= wanted:
+            break
     return " ".join(picked)
 
 
