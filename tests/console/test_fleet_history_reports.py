@@ -6,7 +6,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from broadcast_server.db.session import session_scope
 from broadcast_server.models import ClusterState, Delivery, PresenceEvent
@@ -70,10 +71,13 @@ def _broadcast(runtime, world, *, to_b: bool = True) -> str:
     bulletin = make_bulletin(runtime, world.commune_a, status="approved", title="Thông báo lịch cắt điện")
     with session_scope(runtime.engine) as session:
         units = (world.commune_a, world.commune_b) if to_b else (world.commune_a,)
-        broadcast, deliveries = create_broadcast(session, bulletin, Target(units), ttl_s=600)
-        for delivery in deliveries:
-            if delivery.cluster_id in world.clusters_a[:5] or delivery.cluster_id in world.clusters_b[:1]:
-                delivery.state = "played"
+        broadcast, _ = create_broadcast(session, bulletin, Target(units), ttl_s=600)
+        played = [*world.clusters_a[:5], *world.clusters_b[:1]]
+        session.exec(
+            update(Delivery)
+            .where(Delivery.broadcast_id == broadcast.id, col(Delivery.cluster_id).in_(played))
+            .values(state="played")
+        )
         return broadcast.id
 
 
