@@ -22,6 +22,7 @@ from broadcast_server.api import (
     routes_statistics,
 )
 from broadcast_server.api.auth import required_principal
+from broadcast_server.api.body_limit import BodyLimit
 from broadcast_server.runtime import Runtime
 
 FORM_FIELDS_BYTES = 1024 * 1024  # room for a multipart upload's other fields and boundaries
@@ -45,7 +46,6 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         lifespan=lifespan,
-        max_body_size=runtime.settings.max_upload_bytes + FORM_FIELDS_BYTES,
     )
     app.state.runtime = runtime
     api = APIRouter(prefix="/api/v1")
@@ -76,6 +76,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     mount_console(app)  # the web console at / (sign-in page "Đăng nhập" for a visitor)
     app.add_exception_handler(NotPermitted, _forbidden)
     app.add_exception_handler(OutOfScope, _forbidden)
+    # Inside the exception handlers' reach (unlike Starlette's max_body_size): a Vietnamese page in the console.
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_upload_bytes + FORM_FIELDS_BYTES)
     app.add_middleware(routes_audio.AudioFromMemory, runtime=runtime)  # an emergency's downloads, in memory
     return app
 

@@ -25,5 +25,6 @@ def test_without_seed_reports_the_sample_text_is_repeated_to_length(tmp_path: Pa
 
 def test_seed_reports_are_used_when_present(tmp_path: Path) -> None:
     line = "Huyện đã lắp đặt mười hai cụm loa thông minh tại các thôn vùng sâu trong quý ba"
-    (tmp_path / "report.txt").write_text("ngắn\nhttp://example.invalid/link-không-đọc-được-trên-loa-phát-thanh\n" + line)
+    link = "http://example.invalid/link-không-đọc-được-trên-loa-phát-thanh"
+    (tmp_path / "report.txt").write_text(f"ngắn\n{link}\n{line}")
     assert bulletin_text(tmp_path, 5) == line + "."

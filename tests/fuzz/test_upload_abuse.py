@@ -10,6 +10,7 @@ hash whatever its name claimed.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import struct
 import subprocess
@@ -159,6 +160,7 @@ def test_declared_huge_body_is_refused_unread(world, console) -> None:
     status, body, pulled = asyncio.run(_stream_to_app(world.app(), "/bulletins/upload", headers, b"--x", b"\0" * CHUNK))
     assert status == 413
     assert pulled == 0
+    assert "Tệp quá lớn" in body  # the console's page, not Starlette's plain "Content Too Large"
 
 
 def test_file_just_over_the_limit_is_refused_in_vietnamese(world, console, snapshot) -> None:
@@ -178,7 +180,27 @@ def test_api_refuses_a_huge_json_body_in_english(world) -> None:
             "/api/v1/bulletins", headers={**world.headers, "content-type": "application/json"}, content=huge
         )
     assert response.status_code == 413
-    assert response.text == "Content Too Large"  # Starlette's answer when the declared length is over the limit
+    from broadcast_server.api.app import FORM_FIELDS_BYTES
+
+    limit = LIMIT + FORM_FIELDS_BYTES  # the file limit and room for a form's other fields
+    assert response.json() == {
+        "detail": f"request body of {len(huge.encode())} bytes exceeds the limit of {limit} bytes"
+    }
+
+
+def test_api_cuts_an_endless_json_body_in_english(world) -> None:
+    """No Content-Length, a JSON body that never ends: the API stops reading near the limit, answers in English."""
+    from broadcast_server.api.app import FORM_FIELDS_BYTES
+
+    world.runtime.settings = world.runtime.settings.model_copy(update={"max_upload_bytes": LIMIT})
+    headers = {**{k.lower(): v for k, v in world.headers.items()}, "content-type": "application/json"}
+    status, body, pulled = asyncio.run(
+        _stream_to_app(world.app(), "/api/v1/bulletins", headers, b'{"title": "t", "text": "', b"a" * CHUNK)
+    )
+    limit = LIMIT + FORM_FIELDS_BYTES
+    assert status == 413, body[:500]
+    assert json.loads(body) == {"detail": f"request body exceeds the limit of {limit} bytes"}
+    assert pulled <= limit + 2 * CHUNK, f"read {pulled} bytes of an endless body"
 
 
 # ---------------------------------------------------------------------------------------------------------
