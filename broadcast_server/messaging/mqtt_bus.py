@@ -193,8 +193,10 @@ class MqttBus:
         """
         deadline = time.monotonic() + timeout_s
         pending: list[tuple[str, mqtt.MQTTMessageInfo]] = []
+        signer = self.signer
+        keyring = signer.keyring if signer is not None else None  # the key file looked at once a batch
         for cluster_id, command in commands:
-            payload = encode(Channel.COMMAND, self.signer.sign(command) if self.signer is not None else command)
+            payload = encode(Channel.COMMAND, signer.sign(command, keyring) if signer is not None else command)
             topic = self.topics.for_cluster(cluster_id, Channel.COMMAND)
             while True:
                 info = self._client.publish(topic, payload, qos=QOS[Channel.COMMAND])
