@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from speaker_agent.durable_file import replace_durably
+
 log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -84,10 +86,7 @@ class AudioCache:
     def commit(self, sha256: str, partial: Path) -> Path:
         """Move a fully downloaded, verified file into place, durably."""
         final = self.path_for(sha256)
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, final)
-        _fsync_dir(self.directory)
+        replace_durably(partial, final)
         return final
 
     def entries(self) -> list[tuple[float, int, str]]:
@@ -158,11 +157,3 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

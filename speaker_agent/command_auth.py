@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from mqtt_contract.signing import CommandAuthError, InvalidKey, key_id, trust, verify
 from speaker_agent.clock import parse_time
+from speaker_agent.durable_file import write_durably
 from speaker_agent.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,6 @@ class CommandGate:
         signer = command["sig"]["kid"]
         if signer not in new:
             raise KeySetRefused(f"keys: the set leaves out the signing key {signer!r}")
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"seq": seq, "keys": keys}), encoding="utf-8")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_durably(self.path, json.dumps({"seq": seq, "keys": keys}))
         self.trusted, self.pushed_seq = new, seq
         return [key_id(k) for k in keys]

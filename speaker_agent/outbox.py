@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
+
+from speaker_agent.durable_file import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,7 @@ class Outbox:
         tmp = path.with_suffix(".tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, path)
+            write_durably(path, json.dumps(report, ensure_ascii=False))
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             log.warning("report %s kept in memory only: %s", report["id"], exc)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from speaker_agent.durable_file import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,6 @@ class AgentState:
 
     def save(self) -> bool:
         """Write the file atomically; False (and `save_error`) when the disk refuses, never an exception."""
-        tmp = self.path.with_suffix(".tmp")
         document = {
             "seq": self.seq,
             "done": list(self.done),
@@ -126,8 +126,7 @@ class AgentState:
             "replay": {"floor": self.seq_floor, "seen": sorted(self.seen_seqs.items())},
         }
         try:
-            tmp.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_durably(self.path, json.dumps(document, ensure_ascii=False))
         except OSError as exc:  # a full or failing disk: memory stays right, the next save writes it all
             self.save_error = f"cannot write {self.path.name}: {exc}"
             log.warning("%s", self.save_error)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mqtt_contract.times import isoformat, parse_time
+from speaker_agent.durable_file import write_durably
 from speaker_agent.playout.plan import AudioRef, Entry, Item
 
 
@@ -109,6 +109,4 @@ class ScheduleStore:
             "entries": [entry_to_message(e) for e in self.entries],
             "done": sorted([list(k) for k in self.done]),
         }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_durably(self.path, json.dumps(document, ensure_ascii=False))
