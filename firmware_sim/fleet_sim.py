@@ -45,10 +45,10 @@ from speaker_agent.config import AgentConfig
 from speaker_agent.player import PlayRecord, SimulatedPlayer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")  # what a fleet's main coroutine returns (run_fleet)
 
 AGENTS_PER_HTTP_CLIENT = 4
 MAX_HTTP_CLIENTS = 64  # at most 256 downloads at once from one simulator process
-T = TypeVar("T")
 LATE_S = 1.0  # a play that began this long after its start time counts as late in the summary
 
 
