@@ -16,14 +16,25 @@ import os
 from pathlib import Path
 
 
-def write_durably(path: Path, text: str) -> None:
-    """Replace `path` with `text` (UTF-8) through `path`.tmp; raises OSError, leaving the old file whole."""
+def write_durably(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Replace `path` with `text` (UTF-8) through `path`.tmp; raises OSError, leaving the old file whole.
+
+    `mode` (e.g. 0o600 for credentials) is set on the temp file before a byte is written."""
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)  # never through a planted link
+        fd = os.open(tmp, flags, 0o666 if mode is None else mode)
+        with open(fd, "w", encoding="utf-8") as handle:
+            if mode is not None:
+                os.fchmod(fd, mode)  # a temp file left by a crash keeps its old mode otherwise
+            handle.write(text)
+            handle.flush()
+            os.fsync(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     fsync_directory(path.parent)
 
 

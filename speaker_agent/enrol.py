@@ -6,14 +6,13 @@ file), and `AgentConfig.load` uses them when the configuration names no MQTT use
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from speaker_agent.durable_file import write_durably
 
 if TYPE_CHECKING:  # httpx only to enrol: `AgentConfig.load` reads the credentials on every agent start
     import httpx
@@ -48,18 +47,7 @@ def save_credentials(data_dir: Path, credentials: StoredCredentials) -> Path:
     """Write the credentials readable by the agent's user only (0600), replacing any previous ones at once."""
     path = credentials_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(credentials), handle, ensure_ascii=False, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
+    write_durably(path, json.dumps(asdict(credentials), ensure_ascii=False, indent=2), mode=0o600)
     return path
 
 

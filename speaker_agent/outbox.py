@@ -25,12 +25,10 @@ class Outbox:
 
     def put(self, report: dict[str, Any]) -> None:
         path = self.directory / f"{report['id']}.json"
-        tmp = path.with_suffix(".tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             write_durably(path, json.dumps(report, ensure_ascii=False))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             log.warning("report %s kept in memory only: %s", report["id"], exc)
             self.unsaved[report["id"]] = report
 

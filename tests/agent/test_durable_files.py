@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from speaker_agent.durable_file import write_durably
 from speaker_agent.outbox import Outbox
 from speaker_agent.playout.store import ScheduleStore
 from speaker_agent.state import AgentState
@@ -80,3 +81,22 @@ def test_a_card_that_refuses_the_flush_keeps_the_previous_file(tmp_path: Path, m
     assert "Input/output error" in (state.save_error or "")
     assert (tmp_path / "state.json").read_bytes() == before
     assert "c-2" not in state.pending
+
+
+def test_a_secret_is_never_readable_by_others_even_through_an_old_temp_file(tmp_path: Path) -> None:
+    leftover = tmp_path / "mqtt-credentials.tmp"  # left by a crash, with a loose mode
+    leftover.write_text("old")
+    leftover.chmod(0o644)
+    write_durably(tmp_path / "mqtt-credentials.json", '{"password": "p"}', mode=0o600)
+    assert (tmp_path / "mqtt-credentials.json").stat().st_mode & 0o777 == 0o600
+    assert not leftover.exists()
+
+
+def test_a_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", refuse)
+    with pytest.raises(OSError):
+        write_durably(tmp_path / "state.json", "{}")
+    assert list(tmp_path.iterdir()) == []
