@@ -19,7 +19,7 @@ own CPU time is load on this machine that no real fleet puts on the server's.
   it includes the command, the signature check, the audio download from the server (a `--audio-s` tone
   rendered by `audio.render`, as an uploaded recording would be) and its hash check.
   What the simulator changes (firmware_sim.fleet_sim): the children run on uvloop, and the agents' HTTP
-  client is httpx over aiohttp's transport (httpx-aiohttp) rather than httpcore; the Downloader, its
+  client is aiohttp (firmware_sim.network) rather than a device's urllib; the Downloader, its
   checks and its disk writes are the agent's own. The agents' data folders (journal, outbox, audio cache)
   are on tmpfs (/dev/shm) when there is one: on one disk, 10,000 agents' file writes, renames and fsyncs
   queue in one ext4 journal, which no fleet of devices with a card each does; so a device's own write

@@ -1,7 +1,7 @@
 """Run a fleet of real agents on one asyncio loop, each with its own MQTT connection and data folder.
 
 Each agent costs one socket and no thread: paho is driven by the loop's socket callbacks, the keepalive
-by one ticker for all, and the HTTP client (with the fault-injecting transport) is shared.
+by one ticker for all, and the HTTP client (aiohttp, injecting the faults: firmware_sim.network) is shared.
 
 Faults come from a `Scenario` (see firmware_sim.scenario) and are chosen from its seed:
 - offline: the agent is created but never connects;
@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import logging
 import random
-import ssl
 import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Mapping
@@ -30,11 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_sim.network import FaultyTransport, HttpFaults
+from firmware_sim.network import FaultyHttpClient, HttpFaults
 from firmware_sim.origin import AudioOrigin
 from firmware_sim.scenario import Dispatch, FleetMember, Scenario, Selection
 from mqtt_contract import Channel, Topics, encode
@@ -47,8 +45,7 @@ from speaker_agent.player import PlayRecord, SimulatedPlayer
 log = logging.getLogger(__name__)
 T = TypeVar("T")  # what a fleet's main coroutine returns (run_fleet)
 
-AGENTS_PER_HTTP_CLIENT = 4
-MAX_HTTP_CLIENTS = 64  # at most 256 downloads at once from one simulator process
+HTTP_CONNECTIONS = 256  # at most this many downloads at once from one simulator process
 LATE_S = 1.0  # a play that began this long after its start time counts as late in the summary
 
 
@@ -67,20 +64,6 @@ def run_fleet(main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
-
-
-def http_transport(ssl_context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    """The simulated clusters' HTTP under httpx's API: aiohttp's where httpx-aiohttp is installed, else httpcore's.
-
-    A device downloads with its own client (speaker_agent.http_client); the simulator's clusters share a few
-    httpx clients, and with ten thousand of them downloading at once the HTTP client's own work per request
-    (httpcore's pure-Python connection and parser) was most of the simulator's CPU time, which delays every
-    simulated cluster. aiohttp parses in C. The Downloader above it, and the faults below it, are the same."""
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-    return AiohttpTransport(verify=ssl_context, limits=limits)
 
 
 @dataclass
@@ -143,26 +126,8 @@ class FleetSimulation:
             self.agent_options.setdefault("trusted_keys", " ".join(self.trusted_keys))
         self.clusters: dict[str, SimulatedCluster] = {}
         self.faults = HttpFaults()
-        # A few agents per HTTP client, with a small pool each: httpcore rescans every pooled connection
-        # (a syscall each) on every request, so one pool for the whole fleet made an emergency's
-        # simultaneous downloads quadratic. One SSL context is shared: a context per client costs ~1 MB.
-        ssl_context = ssl.create_default_context()
-        self._http_pool: list[httpx.AsyncClient] = [
-            httpx.AsyncClient(
-                timeout=60,
-                transport=FaultyTransport(
-                    http_transport(
-                        ssl_context,
-                        httpx.Limits(
-                            max_connections=AGENTS_PER_HTTP_CLIENT, max_keepalive_connections=AGENTS_PER_HTTP_CLIENT
-                        ),
-                    ),
-                    self.faults,
-                    concurrency=AGENTS_PER_HTTP_CLIENT,
-                ),
-            )
-            for _ in range(min(MAX_HTTP_CLIENTS, max(1, -(-len(self.cluster_ids) // AGENTS_PER_HTTP_CLIENT))))
-        ]
+        # One HTTP client for the fleet: aiohttp queues the downloads beyond its connections (see network.py).
+        self.http = FaultyHttpClient(self.faults, connections=HTTP_CONNECTIONS)
         self.origin: AudioOrigin | None = None
         self.dispatched: list[dict[str, Any]] = []
         self._dispatches = 0
@@ -219,7 +184,7 @@ class FleetSimulation:
         )
         return Agent(
             config,
-            http=self._http_pool[self._position[cluster.cluster_id] % len(self._http_pool)],
+            http=self.http,
             player=cluster.player,
             clock=cluster.clock,
             rng=self.rng,  # jitter only; one generator for all saves ~2.5 KB per agent
@@ -262,7 +227,7 @@ class FleetSimulation:
                 self._publisher_driver.close()
         if self.origin is not None:
             await self.origin.close()
-        await asyncio.gather(*(client.aclose() for client in self._http_pool))
+        await self.http.aclose()
 
     def communes(self) -> dict[str, list[str]]:
         """Cluster ids by commune, in fleet order."""

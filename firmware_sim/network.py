@@ -1,23 +1,32 @@
-"""The simulated clusters' HTTP link: an httpx transport that corrupts, truncates, slows or refuses downloads.
+"""The simulated clusters' HTTP link: an aiohttp client that corrupts, truncates, slows or refuses downloads.
 
 It sits between every agent and whatever serves the audio (the server, or the simulator's own origin),
 and tells clusters apart by the `X-Bcast-Cluster` header the agent sends. Counters say what it did.
+
+It offers the one method the agent's Downloader calls, `stream("GET", url, headers=...)` (as on an
+httpx.AsyncClient, or on the device's speaker_agent.http_client.UrllibClient). aiohttp rather than httpx:
+with ten thousand simulated clusters downloading at once, httpx's own work per request (building the
+request, its URL and headers) was a sixth of the simulator's CPU time, which delays every simulated
+cluster (bench/fanout.py); aiohttp parses in C and queues waiting requests without rescanning its pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-import httpx
+import aiohttp
 
 SLOW_CHUNK = 4096
+READ_CHUNK = 64 * 1024
 
 
 @dataclass
 class HttpFaults:
-    """Which cluster's downloads to harm, and how; shared by the transport and the simulation."""
+    """Which cluster's downloads to harm, and how; shared by the client and the simulation."""
 
     cut: set[str] = field(default_factory=set)
     corrupt: dict[str, int | None] = field(default_factory=dict)  # cluster -> responses left to corrupt (None: all)
@@ -53,98 +62,99 @@ class HttpFaults:
         }
 
 
-class FaultyTransport(httpx.AsyncBaseTransport):
-    """Wraps a real transport; applies the faults of `HttpFaults` to each cluster's responses.
-
-    At most `concurrency` requests are open at once (released when the response is closed): with
-    thousands of agents downloading together, httpcore's pool would otherwise rescan a queue of
-    thousands of waiting requests on every release (measured here: most of the run's CPU time)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, faults: HttpFaults, *, concurrency: int = 48) -> None:
-        self.inner = inner
-        self.faults = faults
-        self._open = asyncio.Semaphore(concurrency)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        faults = self.faults
-        cluster = request.headers.get("x-bcast-cluster", "")
-        faults.requests += 1
-        if "range" in request.headers:
-            faults.range_requests += 1
-        if cluster in faults.cut:
-            faults.refused += 1
-            raise httpx.ConnectError("simulated link cut", request=request)
-        await self._open.acquire()
-        try:
-            response = await self.inner.handle_async_request(request)
-        except BaseException:
-            self._open.release()
-            raise
-        corrupt = truncate = False
-        rate = None
-        if response.status_code in (200, 206):
-            corrupt = faults._take(faults.corrupt, cluster)
-            truncate = faults._take(faults.truncate, cluster)
-            rate = faults.slow.get(cluster)
-        faults.corrupted += corrupt
-        faults.truncated += truncate
-        faults.slowed += bool(rate)
-        length = int(response.headers.get("content-length", "0") or 0)
-        stream = _FaultyStream(
-            response.stream,
-            corrupt=corrupt,
-            limit=max(1, length // 2) if truncate else None,
-            rate=rate,
-            on_close=self._open.release,
-        )
-        return httpx.Response(
-            response.status_code, headers=response.headers, stream=stream, extensions=response.extensions
-        )
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+class SimulatedLinkCut(aiohttp.ClientConnectionError):
+    """The cluster's link is cut (a `network` cut-off in the scenario): the request never leaves."""
 
 
-class _FaultyStream(httpx.AsyncByteStream):
-    def __init__(
-        self,
-        inner: httpx.AsyncByteStream,
-        *,
-        corrupt: bool,
-        limit: int | None,
-        rate: float | None,
-        on_close: Callable[[], None],
-    ) -> None:
-        self.inner = inner
+class FaultyResponse:
+    """The part of a response the Downloader reads (`status_code`, `headers`, `aiter_bytes()`), with faults."""
+
+    def __init__(self, inner: aiohttp.ClientResponse, *, corrupt: bool, limit: int | None, rate: float | None) -> None:
+        self._inner = inner
+        self.status_code = inner.status
+        self.headers = inner.headers
         self.corrupt = corrupt
-        self.limit = limit
-        self.rate = rate
-        self._on_close: Callable[[], None] | None = on_close
+        self.limit = limit  # bytes after which the connection "drops" (fewer than Content-Length)
+        self.rate = rate  # bytes per second of a slow link
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
         sent = 0
-        async for chunk in self.inner:
-            if not chunk:
-                continue
+        async for chunk in self._inner.content.iter_chunked(READ_CHUNK):
             if self.corrupt:
                 middle = len(chunk) // 2
                 chunk = chunk[:middle] + bytes([chunk[middle] ^ 0xFF]) + chunk[middle + 1 :]
                 self.corrupt = False
             if self.limit is not None:
                 chunk = chunk[: max(0, self.limit - sent)]
-            for start in range(0, len(chunk), SLOW_CHUNK if self.rate else max(1, len(chunk))):
-                piece = chunk[start : start + SLOW_CHUNK] if self.rate else chunk
-                if self.rate:
+            if self.rate:
+                for start in range(0, len(chunk), SLOW_CHUNK):
+                    piece = chunk[start : start + SLOW_CHUNK]
                     await asyncio.sleep(len(piece) / self.rate)
-                sent += len(piece)
-                yield piece
+                    sent += len(piece)
+                    yield piece
+            elif chunk:
+                sent += len(chunk)
+                yield chunk
             if self.limit is not None and sent >= self.limit:
-                return  # the connection "dropped": fewer bytes than Content-Length
+                return
+
+
+class FaultyHttpClient:
+    """An aiohttp session for a whole simulated fleet, applying `faults` to each cluster's downloads.
+
+    At most `connections` requests are open at once (aiohttp queues the rest); connections are kept alive
+    and shared by the clusters in turn. The session is made on first use, inside the running loop."""
+
+    # What a transfer can raise besides OSError, for the Downloader's retries.
+    transfer_errors: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError)
+
+    def __init__(self, faults: HttpFaults | None = None, *, connections: int = 256, timeout_s: float = 60.0) -> None:
+        self.faults = faults if faults is not None else HttpFaults()
+        self.connections = connections
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, auto_decompress=False, raise_for_status=False
+            )
+        return self._session
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[FaultyResponse]:
+        headers = dict(headers or {})
+        named = {name.lower(): value for name, value in headers.items()}
+        cluster = named.get("x-bcast-cluster", "")
+        faults = self.faults
+        faults.requests += 1
+        if "range" in named:
+            faults.range_requests += 1
+        if cluster in faults.cut:
+            faults.refused += 1
+            raise SimulatedLinkCut("simulated link cut")
+        async with self._open_session().request(method, url, headers=headers, allow_redirects=False) as inner:
+            corrupt = truncate = False
+            rate = None
+            if inner.status in (200, 206):
+                corrupt = faults._take(faults.corrupt, cluster)
+                truncate = faults._take(faults.truncate, cluster)
+                rate = faults.slow.get(cluster)
+            faults.corrupted += corrupt
+            faults.truncated += truncate
+            faults.slowed += bool(rate)
+            length = inner.content_length or 0
+            yield FaultyResponse(inner, corrupt=corrupt, limit=max(1, length // 2) if truncate else None, rate=rate)
 
     async def aclose(self) -> None:
-        try:
-            await self.inner.aclose()
-        finally:
-            if self._on_close is not None:
-                self._on_close()
-                self._on_close = None
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> FaultyHttpClient:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -48,6 +48,7 @@ class AudioCache:
         self.directory = directory
         # Both folders are made on the first download: a simulated fleet has thousands of caches.
         self.partial_dir = directory / "partial"
+        self._partial_dir_made = False
         self.max_bytes = max_bytes
         self.min_free_bytes = min_free_bytes
         self._disk_free = disk_free or (lambda: shutil.disk_usage(_existing(self.directory)).free)
@@ -59,7 +60,9 @@ class AudioCache:
 
     def partial_path(self, sha256: str) -> Path:
         """Where a download in progress goes (never taken as good: only `commit` names a file by its hash)."""
-        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        if not self._partial_dir_made:  # once: an emergency makes every agent of a fleet ask at once
+            self.partial_dir.mkdir(parents=True, exist_ok=True)
+            self._partial_dir_made = True
         return self.partial_dir / f"{self.path_for(sha256).stem}.part"
 
     def has(self, sha256: str) -> bool:
@@ -116,10 +119,12 @@ class AudioCache:
 
         Returns the evicted hashes; raises CacheFullError when the kept files alone leave no room.
         """
+        disk_free = self._disk_free()
+        if self.max_bytes is None and disk_free - size_bytes >= self.min_free_bytes:
+            return []  # no cap and room on the disk: no need to list the cache (one statvfs instead)
         keep = set(keep)
         entries = self.entries()
         used = sum(size for _, size, _ in entries)
-        disk_free = self._disk_free()
         evicted: list[str] = []
 
         def short() -> bool:

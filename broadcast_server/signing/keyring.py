@@ -14,6 +14,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -37,11 +38,12 @@ class SigningKey:
     state: str
     created_at: str
 
-    @property
+    # Cached: every command signed names its key (10,000 at once for a province-wide alert).
+    @cached_property
     def public_key(self) -> str:
         return public_key_text(self.private_key)
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return key_id(self.public_key)
 

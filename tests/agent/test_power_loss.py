@@ -21,7 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bcast.broker import free_port
-from firmware_sim.network import FaultyTransport, HttpFaults
+from firmware_sim.network import FaultyHttpClient, HttpFaults
 from firmware_sim.origin import AudioOrigin
 from mqtt_contract import Channel, Topics
 from speaker_agent import Agent, AgentConfig
@@ -77,7 +77,7 @@ async def test_power_loss_mid_download_resumes_with_range_and_loses_nothing(tmp_
     origin = await AudioOrigin().start()
     url, sha, size = origin.add("long.mp3", random.Random(3).randbytes(SIZE))
     slow = HttpFaults(slow={CLUSTER: 40_000})  # about 4 s for the whole file
-    slow_http = httpx.AsyncClient(transport=FaultyTransport(httpx.AsyncHTTPTransport(), slow))
+    slow_http = FaultyHttpClient(slow)
     fast_http = httpx.AsyncClient()
     observer = Observer(topic_root)
     topics = Topics(topic_root)
