@@ -30,6 +30,7 @@ FAST_SPEED = 50_000.0  # between programmes
 AIRING_MARGIN = timedelta(minutes=3)  # run slowly from a little before an airing to a little after
 EMERGENCY_SPAN = (timedelta(seconds=2), timedelta(seconds=20))  # real time before and after the alert is sent
 ALERT_REPEATS = 2
+ON_AIR_WAIT_STEPS = 200  # at most 10 s of real time waiting for every cluster to be on air before the alert
 MAX_LATE_WALL_S = 0.25  # lateness below a quarter of a real second is event-loop jitter, not lateness
 
 
@@ -55,24 +56,39 @@ def _emergency_moment(preview: dict[str, list[Any]], midnight: datetime, days: i
     return start + timedelta(seconds=rng.uniform(0.1, 0.4) * (end - start).total_seconds())
 
 
-def _handled_as_configured(stop: Any, played: list[Any], durations: dict[str, float]) -> bool:
+def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any]) -> bool:
     """Did the item cut by the emergency then do what its programme's on_interrupt says?
 
-    restart: played again in full afterwards; resume: played afterwards for only what was left;
-    drop: never played afterwards."""
+    restart: played again from the start afterwards; resume: played afterwards from where it was cut;
+    drop: never played afterwards. Where the speaker began is the simulator's ground truth (`start_s` of
+    the play that matches the 'played' report): judging by the length aired instead cannot tell resume
+    from restart when the alert came a second into the item (a loaded machine starts items late)."""
     policy = (stop.reason or "").split("on_interrupt=")[-1]
     after = [r for r in played if r.cluster_id == stop.cluster_id and r.command_id == stop.command_id and r.started_at]
     if policy == "drop":
         return not after
     if len(after) != 1 or after[0].ended_at is None:
         return False
-    aired = (after[0].ended_at - after[0].started_at).total_seconds()
-    full = durations.get(stop.command_id, 0.0)
-    rest = full - (stop.played_s or 0.0)
-    # Timing jitter at accelerated speed is about a virtual second: judge by which expectation is nearer.
+    reported = _aware(after[0].started_at)
+    entry_id = stop.command_id.split("#")[0]
+    matches = [
+        t
+        for t in truth
+        if t.cluster_id == stop.cluster_id
+        and t.broadcast_id == entry_id
+        and abs((t.started_at - reported).total_seconds()) < 0.002  # reports carry milliseconds
+    ]
+    if len(matches) != 1:
+        return False
+    began = matches[0].start_s
     if policy == "resume":
-        return abs(aired - rest) < abs(aired - full)
-    return abs(aired - full) <= abs(aired - rest)
+        return began > 0 and abs(began - (stop.played_s or 0.0)) < 0.01  # played_s is reported to the ms
+    return began == 0.0
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives it back naive)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -238,6 +254,14 @@ async def _run(
 
         async def fire() -> None:
             await sleep_until(moment)
+            # Time runs at real speed here. On a loaded machine some agents start the item a little late:
+            # wait (boundedly) until every reachable cluster is on air, so the alert cuts an item on each.
+            reachable = [c.agent for c in sim.clusters.values() if c.online and c.down is None]
+            for _ in range(ON_AIR_WAIT_STEPS):
+                if all(a.playing is not None for a in reachable):
+                    break
+                await asyncio.sleep(0.05)
+            on_air = sum(1 for a in reachable if a.playing is not None)
             async with httpx.AsyncClient(base_url=settings.public_url, timeout=30, headers=stage.api_headers) as api:
                 districts = api_ok(await api.get("/api/v1/units", params={"level": "district"}))
                 sent_virtual = clock.now()
@@ -255,7 +279,7 @@ async def _run(
                         },
                     )
                 )
-            emergency_info.update(broadcast_id=broadcast["id"], sent_virtual=sent_virtual)
+            emergency_info.update(broadcast_id=broadcast["id"], sent_virtual=sent_virtual, on_air=on_air)
 
         tasks.append(asyncio.ensure_future(fire()))
 
@@ -321,8 +345,7 @@ async def _run(
         plays_per_cluster = Counter(rec.cluster_id for rec in alert_plays if rec.completed)
         stops = [r for r in reports if r.status == "stopped" and "on_interrupt=" in (r.reason or "")]
         interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in stops)
-        durations = {f"{p.entry_id}#{p.item_index}": p.audio.duration_s for plays in preview.values() for p in plays}
-        handled = sum(_handled_as_configured(stop, played, durations) for stop in stops)
+        handled = sum(_handled_as_configured(stop, played, truth) for stop in stops)
         document["emergency"] = {
             "at": sent.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
             "clusters_targeted": len(online),
@@ -331,6 +354,7 @@ async def _run(
             "plays_at_forced_volume": sum(1 for rec in alert_plays if rec.volume == 100),
             "plays": len(alert_plays),
             "clusters_cut_off_at_the_time": len(unreachable),
+            "clusters_on_air_when_sent": emergency_info["on_air"],  # the simulator's ground truth
             "interrupted": dict(interrupted),
             "interrupted_handled_as_configured": handled,
         }
