@@ -30,6 +30,7 @@ FAST_SPEED = 50_000.0  # between programmes
 AIRING_MARGIN = timedelta(minutes=3)  # run slowly from a little before an airing to a little after
 EMERGENCY_SPAN = (timedelta(seconds=2), timedelta(seconds=20))  # real time before and after the alert is sent
 ALERT_REPEATS = 2
+CUT_MATCH_S = 1.0  # a 'stopped' report's start and the speaker's own, in virtual seconds
 ON_AIR_WAIT_STEPS = 200  # at most 10 s of real time waiting for every cluster to be on air before the alert
 MAX_LATE_WALL_S = 0.25  # lateness below a quarter of a real second is event-loop jitter, not lateness
 
@@ -59,30 +60,36 @@ def _emergency_moment(preview: dict[str, list[Any]], midnight: datetime, days: i
 def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any]) -> bool:
     """Did the item cut by the emergency then do what its programme's on_interrupt says?
 
-    restart: played again from the start afterwards; resume: played afterwards from where it was cut;
-    drop: never played afterwards. Where the speaker began is the simulator's ground truth (`start_s` of
-    the play that matches the 'played' report): judging by the length aired instead cannot tell resume
-    from restart when the alert came a second into the item (a loaded machine starts items late)."""
+    restart: played again from the start; resume: played again from where it was cut; drop: no 'played'
+    report for it. Resume and restart are judged on the simulator's ground truth: the cut play (the one the
+    'stopped' report names by its start) and the next play of the same file in that programme on that
+    speaker, with where in the file each began. The
+    length aired cannot tell resume from restart when the alert came a second into the item (a loaded
+    machine starts items late), and a resumed item the alert's repeat cuts again is resumed twice."""
     policy = (stop.reason or "").split("on_interrupt=")[-1]
     after = [r for r in played if r.cluster_id == stop.cluster_id and r.command_id == stop.command_id and r.started_at]
+    entry_id = stop.command_id.split("#")[0]
+    plays = sorted(
+        (t for t in truth if t.cluster_id == stop.cluster_id and t.broadcast_id == entry_id), key=lambda t: t.started_at
+    )
+    if not stop.started_at or not plays:
+        return False
+    # The agent stamps the start just before its player opens the file (the simulated one hashes it
+    # first: milliseconds on a loaded machine), so the cut play is the nearest one that did not finish.
+    cut_at = _aware(stop.started_at)
+    index, nearest = min(enumerate(plays), key=lambda p: abs((p[1].started_at - cut_at).total_seconds()))
+    if nearest.completed or abs((nearest.started_at - cut_at).total_seconds()) > CUT_MATCH_S:
+        return False  # the report names no play the speaker really did
     if policy == "drop":
         return not after
-    if len(after) != 1 or after[0].ended_at is None:
+    # The next play of the same file in that programme (its other items carry the same label).
+    following = [t for t in plays[index + 1 :] if t.file == nearest.file][:1]
+    if len(after) != 1 or not following:
         return False
-    reported = _aware(after[0].started_at)
-    entry_id = stop.command_id.split("#")[0]
-    matches = [
-        t
-        for t in truth
-        if t.cluster_id == stop.cluster_id
-        and t.broadcast_id == entry_id
-        and abs((t.started_at - reported).total_seconds()) < 0.002  # reports carry milliseconds
-    ]
-    if len(matches) != 1:
-        return False
-    began = matches[0].start_s
+    began = following[0].start_s
     if policy == "resume":
-        return began > 0 and abs(began - (stop.played_s or 0.0)) < 0.01  # played_s is reported to the ms
+        # played_s is reported to the millisecond
+        return began > 0 and abs(began - (nearest.start_s + (stop.played_s or 0.0))) < 0.01
     return began == 0.0
 
 
