@@ -23,6 +23,8 @@ from bcast.sim_stage import drain, prepare, start
 
 SLOW_SPEED = 100.0  # while a bulletin airs
 FAST_SPEED = 50_000.0  # in between
+STRAGGLER_SPEED = 1_000.0  # from 4 minutes after an airing until its command expires (3.4 s of real time)
+TTL_S = 3600  # each bulletin's command lives an hour
 AIR_TIMES = (time(6, 0), time(17, 30))  # local
 MARGIN = timedelta(minutes=1)
 FIRST_DAY = date(2026, 10, 1)  # a month inside 2026Q4, local days
@@ -73,6 +75,8 @@ async def _run(
         [(a - MARGIN, a + 4 * MARGIN) for a in airings],
         slow=SLOW_SPEED,
         fast=FAST_SPEED,
+        # Until the command expires, a loaded machine's stragglers still get real seconds to play it.
+        other_intervals=[(a + 4 * MARGIN, a + timedelta(seconds=TTL_S), STRAGGLER_SPEED) for a in airings],
     )
     await start(stage, workdir, broker, stack, clock, seed=seed)
     sim = stage.sim
@@ -91,7 +95,7 @@ async def _run(
                     json={
                         "bulletin_id": bulletin_ids[i % 2],
                         "target": {"unit_ids": [d["id"] for d in districts]},
-                        "ttl_s": 3600,
+                        "ttl_s": TTL_S,
                     },
                 )
             )
