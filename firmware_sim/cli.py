@@ -56,7 +56,7 @@ def run(
     import logging
     import tempfile
 
-    from firmware_sim.fleet_sim import FleetSimulation, SimulationError
+    from firmware_sim.fleet_sim import FleetSimulation, SimulationError, run_fleet
     from firmware_sim.scenario import (
         AmplifierFailure,
         BrokerRestart,
@@ -143,7 +143,7 @@ def run(
 
     try:
         with tempfile.TemporaryDirectory(prefix="bcast-sim-") as tmp:
-            summary = asyncio.run(main(data_dir or Path(tmp)))
+            summary = run_fleet(main(data_dir or Path(tmp)))  # uvloop where installed
     except (ScenarioError, SimulationError) as exc:
         typer.echo(f"Lỗi mô phỏng: {exc}", err=True)
         raise typer.Exit(2) from None

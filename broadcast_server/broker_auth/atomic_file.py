@@ -1,4 +1,7 @@
-"""Replace a file in one step (temp file in the same folder, fsync, rename): the broker never reads half a file."""
+"""Replace a file in one step (temp file in the same folder, fsync, rename): the broker never reads half a file.
+
+Unlike the agent's `write_durably` (speaker_agent/durable_file.py), the temp file has a random name (the
+CLI and a server may write the same file) and the file keeps its mode and group (the broker's group reads it)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from speaker_agent.durable_file import fsync_directory  # the agent's own: it imports nothing of the server
 
 DEFAULT_MODE = 0o640  # the broker's group may read it; nobody else (it holds password hashes)
 
@@ -32,9 +37,4 @@ def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    fsync_directory(path.parent)  # make the rename itself durable
