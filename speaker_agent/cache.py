@@ -48,7 +48,6 @@ class AudioCache:
         self.directory = directory
         # Both folders are made on the first download: a simulated fleet has thousands of caches.
         self.partial_dir = directory / "partial"
-        self._partial_dir_made = False
         self.max_bytes = max_bytes
         self.min_free_bytes = min_free_bytes
         self._disk_free = disk_free or (lambda: shutil.disk_usage(_existing(self.directory)).free)
@@ -60,9 +59,8 @@ class AudioCache:
 
     def partial_path(self, sha256: str) -> Path:
         """Where a download in progress goes (never taken as good: only `commit` names a file by its hash)."""
-        if not self._partial_dir_made:  # once: an emergency makes every agent of a fleet ask at once
+        if not self.partial_dir.is_dir():  # a stat; mkdir(exist_ok) costs a failed syscall and an exception
             self.partial_dir.mkdir(parents=True, exist_ok=True)
-            self._partial_dir_made = True
         return self.partial_dir / f"{self.path_for(sha256).stem}.part"
 
     def has(self, sha256: str) -> bool:
