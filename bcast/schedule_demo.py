@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import statistics
 import tempfile
@@ -57,7 +58,17 @@ def _emergency_moment(preview: dict[str, list[Any]], midnight: datetime, days: i
     return start + timedelta(seconds=rng.uniform(0.1, 0.4) * (end - start).total_seconds())
 
 
-def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any]) -> bool:
+def _latest_alert(preview: dict[str, list[Any]], moment: datetime) -> datetime:
+    """How long the alert may wait for late clusters: until 60 % of the item it was aimed at has aired
+    (later, the clusters on time would finish the item before the alert reaches them)."""
+    spans = [(p.start, p.end) for plays in preview.values() for p in plays if p.start <= moment < p.end]
+    if not spans:
+        return moment
+    start, end = max(spans, key=lambda span: sum(1 for s in spans if s == span))
+    return start + 0.6 * (end - start)
+
+
+def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any], durations: dict[str, float]) -> bool:
     """Did the item cut by the emergency then do what its programme's on_interrupt says?
 
     restart: played again from the start; resume: played again from where it was cut; drop: no 'played'
@@ -89,7 +100,9 @@ def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any]) -> bo
     began = following[0].start_s
     if policy == "resume":
         # played_s is reported to the millisecond
-        return began > 0 and abs(began - (nearest.start_s + (stop.played_s or 0.0))) < 0.01
+        # An alert that lands as the item ends finds it played out: the player clamps the offset to its length.
+        expected = min(nearest.start_s + (stop.played_s or 0.0), durations.get(stop.command_id, math.inf))
+        return began > 0 and abs(began - expected) < 0.01
     return began == 0.0
 
 
@@ -208,6 +221,7 @@ async def _run(
     if cut is not None:  # the cut and the restore happen on time only if time runs slowly around them
         marks = [midnight + timedelta(hours=h) for h in (cut.from_hour, cut.from_hour + cut.hours)]
     moment = _emergency_moment(preview, midnight, days, rng) if emergency else None
+    latest_alert = _latest_alert(preview, moment) if moment else None
     clock = WarpClock(
         midnight - timedelta(hours=2),
         [(a - AIRING_MARGIN, b + AIRING_MARGIN) for a, b in airings]
@@ -265,7 +279,7 @@ async def _run(
             # wait (boundedly) until every reachable cluster is on air, so the alert cuts an item on each.
             reachable = [c.agent for c in sim.clusters.values() if c.online and c.down is None]
             for _ in range(ON_AIR_WAIT_STEPS):
-                if all(a.playing is not None for a in reachable):
+                if all(a.playing is not None for a in reachable) or clock.now() >= latest_alert:
                     break
                 await asyncio.sleep(0.05)
             on_air = sum(1 for a in reachable if a.playing is not None)
@@ -352,7 +366,8 @@ async def _run(
         plays_per_cluster = Counter(rec.cluster_id for rec in alert_plays if rec.completed)
         stops = [r for r in reports if r.status == "stopped" and "on_interrupt=" in (r.reason or "")]
         interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in stops)
-        handled = sum(_handled_as_configured(stop, played, truth) for stop in stops)
+        durations = {f"{p.entry_id}#{p.item_index}": p.audio.duration_s for plays in preview.values() for p in plays}
+        handled = sum(_handled_as_configured(stop, played, truth, durations) for stop in stops)
         document["emergency"] = {
             "at": sent.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
             "clusters_targeted": len(online),

@@ -13,6 +13,7 @@ from speaker_agent.player import PlayRecord
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CLUSTER = "binh-son-binh-hai-001"
 ITEM = "chieu@20261123T1000Z#0"
+DURATIONS = {ITEM: 8.638}  # seconds of the item's audio
 
 
 CUT_AT = T0 + timedelta(microseconds=822_000)  # the agent's stamp, in the 'stopped' report
@@ -56,7 +57,7 @@ NEXT_ITEM = play(RESUMED_AT + timedelta(seconds=5), 0.0, file="b.audio")  # the 
 )
 def test_resume_and_restart_are_judged_by_where_the_speaker_began(policy, began, expected) -> None:
     truth = [NEXT_ITEM, play(RESUMED_AT, began), CUT]
-    assert _handled_as_configured(stop(policy, 0.8), [played_report(RESUMED_AT)], truth) is expected
+    assert _handled_as_configured(stop(policy, 0.8), [played_report(RESUMED_AT)], truth, DURATIONS) is expected
 
 
 def test_an_item_cut_twice_resumes_from_the_sum_of_what_played() -> None:
@@ -65,20 +66,28 @@ def test_an_item_cut_twice_resumes_from_the_sum_of_what_played() -> None:
     final = play(RESUMED_AT + timedelta(seconds=30), 3.3)
     truth = [CUT, first_resume, final]
     report = [played_report(final.started_at)]
-    assert _handled_as_configured(stop("resume", 0.8), report, truth) is True
-    assert _handled_as_configured(second_cut, report, truth) is True
+    assert _handled_as_configured(stop("resume", 0.8), report, truth, DURATIONS) is True
+    assert _handled_as_configured(second_cut, report, truth, DURATIONS) is True
     wrong = [CUT, first_resume, play(final.started_at, 2.5)]  # forgot the first part
-    assert _handled_as_configured(second_cut, [played_report(final.started_at)], wrong) is False
+    assert _handled_as_configured(second_cut, [played_report(final.started_at)], wrong, DURATIONS) is False
 
 
 def test_drop_means_no_played_report() -> None:
-    assert _handled_as_configured(stop("drop", 0.8), [], [CUT, NEXT_ITEM]) is True
-    assert _handled_as_configured(stop("drop", 0.8), [played_report(RESUMED_AT)], [CUT, NEXT_ITEM]) is False
+    assert _handled_as_configured(stop("drop", 0.8), [], [CUT, NEXT_ITEM], DURATIONS) is True
+    assert _handled_as_configured(stop("drop", 0.8), [played_report(RESUMED_AT)], [CUT, NEXT_ITEM], DURATIONS) is False
 
 
 def test_a_report_naming_no_cut_play_of_the_speaker_is_not_handled() -> None:
     report = [played_report(RESUMED_AT)]
     truth = [play(SPEAKER_CUT_AT, 0.0, completed=True), play(RESUMED_AT, 0.8)]  # the speaker was not cut
-    assert _handled_as_configured(stop("resume", 0.8), report, truth) is False
+    assert _handled_as_configured(stop("resume", 0.8), report, truth, DURATIONS) is False
     far = [play(CUT_AT + timedelta(seconds=3), 0.0, completed=False), play(RESUMED_AT, 0.8)]
-    assert _handled_as_configured(stop("resume", 0.8), report, far) is False
+    assert _handled_as_configured(stop("resume", 0.8), report, far, DURATIONS) is False
+
+
+def test_an_alert_landing_as_the_item_ends_resumes_at_its_end() -> None:
+    # The agent's clock said 8.745 s had played of an 8.638 s file: the player clamps the offset to the end.
+    resumed = play(RESUMED_AT, 8.638)
+    assert _handled_as_configured(stop("resume", 8.745), [played_report(RESUMED_AT)], [CUT, resumed], DURATIONS)
+    early = play(RESUMED_AT, 8.0)
+    assert not _handled_as_configured(stop("resume", 8.745), [played_report(RESUMED_AT)], [CUT, early], DURATIONS)
