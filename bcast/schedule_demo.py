@@ -87,7 +87,7 @@ def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any], durat
         return False
     # The agent stamps the start just before its player opens the file (the simulated one hashes it
     # first: milliseconds on a loaded machine), so the cut play is the nearest one that did not finish.
-    cut_at = _aware(stop.started_at)
+    cut_at = stop.started_at  # aware UTC, as the UTCDateTime column gives it back
     index, nearest = min(enumerate(plays), key=lambda p: abs((p[1].started_at - cut_at).total_seconds()))
     if nearest.completed or abs((nearest.started_at - cut_at).total_seconds()) > CUT_MATCH_S:
         return False  # the report names no play the speaker really did
@@ -104,11 +104,6 @@ def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any], durat
         expected = min(nearest.start_s + (stop.played_s or 0.0), durations.get(stop.command_id, math.inf))
         return began > 0 and abs(began - expected) < 0.01
     return began == 0.0
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored time as an aware UTC datetime (SQLite gives it back naive)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _percentile(values: list[float], q: float) -> float:

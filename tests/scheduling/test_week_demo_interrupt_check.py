@@ -24,15 +24,16 @@ def stop(policy: str, played_s: float, started: datetime = CUT_AT) -> SimpleName
     return SimpleNamespace(
         cluster_id=CLUSTER,
         command_id=ITEM,
-        started_at=started.replace(tzinfo=None),  # as SQLite gives it back: naive UTC
+        started_at=started,
         played_s=played_s,
         reason=f"interrupted; on_interrupt={policy}",
     )
 
 
 def played_report(started: datetime) -> SimpleNamespace:
-    naive = started.replace(tzinfo=None, microsecond=started.microsecond // 1000 * 1000)
-    return SimpleNamespace(cluster_id=CLUSTER, command_id=ITEM, started_at=naive, ended_at=naive + timedelta(seconds=5))
+    stored = started.replace(microsecond=started.microsecond // 1000 * 1000)  # reports carry milliseconds
+    ended = stored + timedelta(seconds=5)
+    return SimpleNamespace(cluster_id=CLUSTER, command_id=ITEM, started_at=stored, ended_at=ended)
 
 
 def play(started: datetime, start_s: float, *, completed: bool = True, file: str = "a.audio") -> PlayRecord:
