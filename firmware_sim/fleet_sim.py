@@ -109,7 +109,6 @@ class FleetSimulation:
         self.trusted_keys = None if trusted_keys is None else [self.signer.public_key, *trusted_keys]
         self.clock = clock  # shared by all agents (e.g. an AcceleratedClock); None: the system clock
         self.cluster_ids = list(cluster_ids)
-        self._position = {cid: i for i, cid in enumerate(self.cluster_ids)}
         self.members = [FleetMember(cid, communes.get(cid, "")) for cid in self.cluster_ids]
         self.data_root = data_root
         self.broker = broker  # a bcast.broker.LocalBroker the simulation may restart, or None
