@@ -80,7 +80,11 @@ def demo(
                 keep=keep,
             )
         typer.echo(json.dumps(document, ensure_ascii=False, indent=None if json_output else 2))
-        if document["slots_played"] < document["slots_expected"] or document["duplicates"]:
+        if (
+            document["slots_played"] < document["slots_expected"]
+            or document["duplicates"]
+            or not document["scheduled_statistics"]["report_equals_ground_truth"]
+        ):
             raise typer.Exit(1)
         return
     with Progress(

@@ -106,6 +106,51 @@ def _handled_as_configured(stop: Any, played: list[Any], truth: list[Any], durat
     return began == 0.0
 
 
+def _scheduled_statistics(
+    engine: Any, truth: list[Any], preview: dict[str, list[Any]], communes: dict[str, str], now: datetime
+) -> dict[str, Any]:
+    """Scheduled airings per commune: the server's rollups (``stats_airing_unit``, what the quarterly report
+    sums) against what the simulated speakers played, by the definitions of ``statistics.figures``."""
+    from sqlmodel import select
+
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.models import StatsAiringUnit
+    from broadcast_server.statistics.periods import local_day
+    from broadcast_server.statistics.queries import commune_figures
+    from broadcast_server.statistics.rollups import refresh_rollups
+
+    item_of = {(p.entry_id, p.audio.sha256): f"{p.entry_id}#{p.item_index}" for ps in preview.values() for p in ps}
+    played_by: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (commune, airing) -> cluster -> ms
+    for record in truth:  # each speaker's log is in time order: its first play to the end counts
+        airing = item_of.get((record.broadcast_id, record.sha256))
+        if record.completed and airing is not None:
+            aired_ms = round((record.start_s + record.played_s) * 1000)  # a resumed item counts whole
+            played_by[(communes[record.cluster_id], airing)].setdefault(record.cluster_id, aired_ms)
+    names = sorted(set(communes.values()))
+    ground_truth = {}
+    for name in names:
+        keys = [k for k in played_by if k[0] == name]
+        ground_truth[name] = {
+            "bulletins_played": len(keys),
+            "broadcast_seconds": sum(max(played_by[k].values()) for k in keys) / 1000,
+            "clusters_played": sum(len(played_by[k]) for k in keys),
+        }
+    report = {name: {"bulletins_played": 0, "broadcast_seconds": 0.0, "clusters_played": 0} for name in names}
+    with session_scope(engine) as session:
+        refresh_rollups(session, now)
+        day = local_day(now)  # any day: every unit with clusters gets a row, and so its name
+        name_of = {f.unit_id: f.name for f in commune_figures(session, day, day, refresh=False)}
+        airtime: dict[str, int] = defaultdict(int)
+        for row in session.exec(select(StatsAiringUnit).where(StatsAiringUnit.played > 0)):
+            figures = report[name_of[row.unit_id]]
+            figures["bulletins_played"] += 1
+            figures["clusters_played"] += row.played
+            airtime[name_of[row.unit_id]] += row.airtime_ms
+    for name, ms in airtime.items():
+        report[name]["broadcast_seconds"] = ms / 1000
+    return {"ground_truth": ground_truth, "report": report, "report_equals_ground_truth": report == ground_truth}
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -346,6 +391,10 @@ async def _run(
         "late": sum(1 for r in played if (r.late_s or 0) > tolerance),
         "late_tolerance_s": round(tolerance, 1),
         "preview_mismatches": mismatches,
+        # Every scheduled item each commune played, as the statistics count it and as the speakers did.
+        "scheduled_statistics": _scheduled_statistics(
+            engine, truth, preview, communes, period_end + timedelta(hours=1)
+        ),
     }
     if emergency_info:
         sent = emergency_info["sent_virtual"]

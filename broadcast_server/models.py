@@ -309,15 +309,10 @@ class PresenceEvent(SQLModel, table=True):
 # --- Statistics rollups (0002). Derived data: each can be rebuilt from the tables above. -----------------
 
 
-class StatsBroadcastUnit(SQLModel, table=True):
-    """One broadcast's outcome in one reporting unit (commune, or district without communes)."""
+class _UnitOutcome(SQLModel):
+    """The figures of one broadcast or scheduled airing in one reporting unit (columns of two rollups)."""
 
-    __tablename__ = "stats_broadcast_unit"
-    __table_args__ = (Index("ix_stats_broadcast_unit_day_unit_id", "day", "unit_id"),)
-
-    broadcast_id: str = _id_column(primary_key=True, foreign_key="broadcast.id")
-    unit_id: int = Field(primary_key=True, foreign_key="admin_unit.id")
-    day: date = Field(sa_type=Date)  # local (Asia/Ho_Chi_Minh) date the broadcast was created
+    day: date = Field(sa_type=Date)  # local (Asia/Ho_Chi_Minh) date: broadcast created, airing due
     category: str | None = Field(default=None, sa_type=String(NAME_LENGTH))
     priority: str = Field(sa_type=String(16))
     targeted: int = 0
@@ -330,6 +325,16 @@ class StatsBroadcastUnit(SQLModel, table=True):
     stopped: int = 0
     played_ms: int = Field(default=0, sa_type=BigInteger)  # sum over clusters that played it to the end
     airtime_ms: int = Field(default=0, sa_type=BigInteger)  # the longest of those plays: the unit's airtime
+
+
+class StatsBroadcastUnit(_UnitOutcome, table=True):
+    """One broadcast's outcome in one reporting unit (commune, or district without communes)."""
+
+    __tablename__ = "stats_broadcast_unit"
+    __table_args__ = (Index("ix_stats_broadcast_unit_day_unit_id", "day", "unit_id"),)
+
+    broadcast_id: str = _id_column(primary_key=True, foreign_key="broadcast.id")
+    unit_id: int = Field(primary_key=True, foreign_key="admin_unit.id")
 
 
 class StatsUnitDay(SQLModel, table=True):
@@ -367,8 +372,21 @@ class StatsUnitDayCategory(SQLModel, table=True):
     airtime_ms: int = Field(default=0, sa_type=BigInteger)
 
 
+class StatsAiringUnit(_UnitOutcome, table=True):
+    """One scheduled airing's outcome in one reporting unit: the same figures as ``stats_broadcast_unit``."""
+
+    __tablename__ = "stats_airing_unit"
+    __table_args__ = (Index("ix_stats_airing_unit_day_unit_id", "day", "unit_id"),)
+
+    airing_id: str = _id_column(primary_key=True, foreign_key="scheduled_airing.id")
+    unit_id: int = Field(primary_key=True, foreign_key="admin_unit.id")
+
+
 class StatsDirtyBroadcast(SQLModel, table=True):
-    """Broadcasts whose deliveries changed since their rollup rows were computed (marked by ingest)."""
+    """Broadcasts and scheduled airings whose outcomes changed since their rollup rows were computed.
+
+    Marked by ingest. The two kinds of id never collide: an airing's id holds '@' and '#', a broadcast's not.
+    """
 
     __tablename__ = "stats_dirty_broadcast"
 
@@ -455,6 +473,33 @@ class Slot(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ScheduledAiring(SQLModel, table=True):
+    """One item of one occurrence of a slot, as agents report it ('<slot>@<UTC start>#<item>').
+
+    Recorded when a window holding it is pushed, so the statistics count scheduled airings as they count
+    broadcasts: targeted clusters (``scheduled_airing_target``), and outcomes from the agents' reports.
+    """
+
+    __tablename__ = "scheduled_airing"
+
+    id: str = _id_column(primary_key=True)
+    slot_id: str = _id_column(index=True)  # no foreign key: the airing stays a fact if its slot is replaced
+    position: int  # the item's index in the programme
+    bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
+    title: str = Field(sa_type=String(300))
+    priority: str = Field(sa_type=String(16))
+    start_at: datetime = Field(sa_type=UTCDateTime, index=True)  # the occurrence's start (the item's due time)
+
+
+class ScheduledAiringTarget(SQLModel, table=True):
+    """A cluster that was sent a scheduled airing in its window (and not told since that it was removed)."""
+
+    __tablename__ = "scheduled_airing_target"
+
+    airing_id: str = _id_column(primary_key=True, foreign_key="scheduled_airing.id")
+    cluster_id: str = _id_column(primary_key=True, foreign_key="cluster.id", index=True)
 
 
 class ClusterSchedule(SQLModel, table=True):

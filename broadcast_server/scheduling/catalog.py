@@ -29,6 +29,7 @@ def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]
     cluster_units = load_cluster_units(session)
     groups = {g.name: target_spec(g.target) for g in session.exec(select(TargetGroup))}
     items_of: dict[str, list[Item]] = {}
+    bulletins_of: dict[str, list[str]] = {}
     rows = session.exec(
         select(ProgrammeItem, AudioAsset)
         .join(Bulletin, Bulletin.id == ProgrammeItem.bulletin_id)  # type: ignore[arg-type]
@@ -38,6 +39,7 @@ def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]
     for item, asset in rows:
         ref = AudioRef(audio_url(public_url, asset.id), asset.id, asset.size_bytes, asset.duration_s)
         items_of.setdefault(item.programme_id, []).append(Item(item.title, ref, item.priority))
+        bulletins_of.setdefault(item.programme_id, []).append(item.bulletin_id)
     programmes = {p.id: p for p in session.exec(select(Programme))}
     slots = []
     for slot in session.exec(select(Slot).where(Slot.cancelled_at.is_(None)).order_by(Slot.id)):  # type: ignore[union-attr]
@@ -64,6 +66,7 @@ def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]
                 on_interrupt=programme.on_interrupt,
                 items=tuple(items_of.get(slot.programme_id, ())),
                 cluster_ids=clusters,
+                bulletin_ids=tuple(bulletins_of.get(slot.programme_id, ())),
             )
         )
     return slots

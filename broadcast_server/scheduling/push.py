@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from broadcast_server.db.session import session_scope
 from broadcast_server.models import Cluster, ClusterSchedule, Programme, Slot, TargetGroup
+from broadcast_server.scheduling.airings import Airing, record_windows, slot_airings
 from broadcast_server.scheduling.catalog import load_resolved_slots
 from broadcast_server.scheduling.windows import ResolvedSlot, slot_entries
 from broadcast_server.services.dispatch import CommandPublisher
@@ -61,6 +62,8 @@ def push_schedules(
         for cluster_id in slot.cluster_ids:
             slots_of.setdefault(cluster_id, []).append(slot)
     entries_of_slot: dict[str, list[dict[str, Any]]] = {}
+    airings_of_slot: dict[str, list[Airing]] = {}
+    airings_of: dict[str, list[Airing]] = {}
     commands: list[tuple[str, dict]] = []
     updates: dict[str, tuple[int, str]] = {}
     base_version = int(now.timestamp() * 1000)
@@ -71,10 +74,14 @@ def push_schedules(
         if previous is not None and previous.digest == digest and previous.window_end - now > window / 2:
             continue
         entries = []
+        airings: list[Airing] = []
         for slot in mine:
             if slot.id not in entries_of_slot:
-                entries_of_slot[slot.id] = [entry_to_message(e) for e in slot_entries(slot, now - LOOKBACK, end)]
+                objects = slot_entries(slot, now - LOOKBACK, end)
+                entries_of_slot[slot.id] = [entry_to_message(e) for e in objects]
+                airings_of_slot[slot.id] = slot_airings(slot, objects)
             entries.extend(entries_of_slot[slot.id])
+            airings.extend(airings_of_slot[slot.id])
         entries.sort(key=lambda e: (e["start_at"], e["id"]))
         command = schedule_command(
             version := max(base_version, (previous.version + 1) if previous else 1), entries, end, now
@@ -86,11 +93,15 @@ def push_schedules(
             continue
         commands.append((cluster_id, command))
         updates[cluster_id] = (version, digest)
+        airings_of[cluster_id] = airings
     if not commands:
         return 0
     acknowledged = publisher.publish_commands(commands)
     sent = {cluster_id for cluster_id, command in commands if command["id"] in acknowledged}
     with session_scope(engine) as session:
+        # Every window built counts, acknowledged or not: a cluster offline at its airing was still meant
+        # to play it (as a broadcast's delivery to an offline cluster stays targeted).
+        record_windows(session, airings_of, now - LOOKBACK, now)
         for cluster_id in sent:
             version, digest = updates[cluster_id]
             session.merge(

@@ -26,6 +26,7 @@ class ResolvedSlot:
     on_interrupt: str
     items: tuple[Item, ...]
     cluster_ids: frozenset[str]
+    bulletin_ids: tuple[str, ...] = ()  # the bulletin behind each item, where the slot is stored
 
 
 def entry_id(slot_id: str, start_at: datetime) -> str:

@@ -32,8 +32,10 @@ from broadcast_server.models import (
     Heartbeat,
     PlaybackReport,
     PresenceEvent,
+    ScheduledAiring,
     StatsDirtyBroadcast,
 )
+from broadcast_server.scheduling.airings import is_airing_id
 from mqtt_contract import Channel
 from mqtt_contract.times import parse_time
 
@@ -123,7 +125,7 @@ def apply_presence(
 
 
 def mark_broadcasts_dirty(session: Session, broadcast_ids: set[str], at: datetime) -> None:
-    """Tell the rollup job these broadcasts' figures changed."""
+    """Tell the rollup job these broadcasts' (or scheduled airings') figures changed."""
     if not broadcast_ids:
         return
     existing = {
@@ -145,6 +147,7 @@ _STATE = ClusterState.__table__
 _HEARTBEAT = Heartbeat.__table__
 _REPORT = PlaybackReport.__table__
 _DELIVERY = Delivery.__table__
+_AIRING = ScheduledAiring.__table__
 _STATE_COLUMNS = tuple(c.name for c in _STATE.columns)
 # One UPDATE per batch for every cluster whose state changed (executemany), keyed by its primary key.
 _UPDATE_STATE = (
@@ -263,10 +266,15 @@ def store_batch(session: Session, items: Sequence[Incoming], stats: IngestStats)
             )
         }
         updates: dict[int, dict[str, object]] = {}
+        scheduled = {c for c in command_ids if c not in deliveries and is_airing_id(c)}  # type: ignore[arg-type]
+        if scheduled:  # a scheduled airing's outcome: its rollup is recomputed from the reports
+            changed_broadcasts.update(
+                connection.execute(select(_AIRING.c.id).where(_AIRING.c.id.in_(scheduled))).scalars()
+            )
         for report in new_reports:  # in arrival order: the first outcome of a command stands
             delivery = deliveries.get(report["command_id"])  # type: ignore[arg-type]
             if delivery is None:
-                continue  # a ping, a stop, or a command of a broadcast this database does not hold
+                continue  # a scheduled item, a ping, a stop, or a command of a broadcast not held here
             delivery_id, delivery_cluster, broadcast_id, current = delivery
             if report["cluster_id"] != delivery_cluster:
                 log.warning(

@@ -13,13 +13,16 @@ Definitions (the simulator's ground truth must follow the same ones):
   summed in milliseconds and divided by 1000; ``emergency_played``: bulletins_played of priority
   emergency; ``categories``: bulletins_played per bulletin category (category names are data).
 - A broadcast belongs to the local (Asia/Ho_Chi_Minh) day it was created.
+- A scheduled airing (one item of one occurrence of a slot) counts as a broadcast of its own: targeted
+  are the clusters whose pushed window held it, its outcome at a cluster comes from that cluster's
+  reports (:func:`airing_outcome`), and it belongs to the local day it was due.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 OUTCOMES = ("played", "failed", "missed", "rejected", "stopped")
@@ -43,6 +46,35 @@ class DeliveryRow:
     played_s: float | None = None
     late_s: float | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemReport:
+    """One report an agent sent about a scheduled item."""
+
+    status: str
+    reported_at: datetime
+    played_s: float | None = None
+    late_s: float | None = None
+    reason: str | None = None
+
+
+def airing_outcome(airing_id: str, cluster_id: str, reports: Iterable[ItemReport]) -> DeliveryRow:
+    """A scheduled item's outcome at one cluster, from all it reported about it.
+
+    Unlike a broadcast's command, an item may be reported more than once: cut by an emergency
+    ('stopped') and then resumed or restarted ('played'). Played to the end at any time wins;
+    otherwise the latest outcome stands; no report leaves it targeted but not delivered.
+    """
+    final = [r for r in reports if r.status in OUTCOMES]
+    played = [r for r in final if r.status == "played"]
+    if played:
+        chosen = min(played, key=lambda r: r.reported_at)
+    elif final:
+        chosen = max(final, key=lambda r: r.reported_at)
+    else:
+        return DeliveryRow(airing_id, cluster_id, "queued")
+    return DeliveryRow(airing_id, cluster_id, chosen.status, chosen.played_s, chosen.late_s, chosen.reason)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from broadcast_server.health.presence_timeline import summarize
 from broadcast_server.models import (
     Broadcast,
     PresenceClusterDay,
+    ScheduledAiring,
     StatsRollupState,
     StatsUnitDay,
     StatsUnitDayCategory,
@@ -36,7 +37,13 @@ from broadcast_server.statistics.figures import (
 )
 from broadcast_server.statistics.grouping import cluster_reporting_units, unit_labels
 from broadcast_server.statistics.periods import day_start, days, local_day
-from broadcast_server.statistics.rollups import broadcast_meta, delivery_rows, refresh_rollups
+from broadcast_server.statistics.rollups import (
+    airing_meta,
+    airing_rows,
+    broadcast_meta,
+    delivery_rows,
+    refresh_rollups,
+)
 
 
 class NotFound(LookupError):
@@ -98,9 +105,14 @@ def commune_figures(session: Session, start: date, end: date, *, refresh: bool =
 
 
 def commune_figures_raw(
-    session: Session, start: date, end: date, *, late_after_s: float = DEFAULT_LATE_AFTER_S
+    session: Session,
+    start: date,
+    end: date,
+    *,
+    late_after_s: float = DEFAULT_LATE_AFTER_S,
+    now: datetime | None = None,
 ) -> list[CommuneFigures]:
-    """The same figures as :func:`commune_figures`, computed from deliveries and reports (slow)."""
+    """The same figures as :func:`commune_figures`, computed from deliveries, pushed windows and reports (slow)."""
     labels, cluster_counts, units = _units(session)
     unit_of, _ = cluster_reporting_units(session)
     ids = list(
@@ -108,12 +120,20 @@ def commune_figures_raw(
             select(Broadcast.id).where(Broadcast.created_at >= day_start(start), Broadcast.created_at < day_start(end))
         )
     )
-    meta = broadcast_meta(session, ids)
+    due_before = min(day_start(end), now or datetime.now(UTC))  # airings enter the figures once due
+    airing_ids = list(
+        session.exec(
+            select(ScheduledAiring.id).where(
+                ScheduledAiring.start_at >= day_start(start), ScheduledAiring.start_at < due_before
+            )
+        )
+    )
+    meta = {**broadcast_meta(session, ids), **airing_meta(session, airing_ids)}
     pairs: list[tuple[str, int, Counts]] = []
-    for i in range(0, len(ids), 50):
-        chunk = ids[i : i + 50]
-        figures = per_broadcast_unit(delivery_rows(session, chunk), unit_of, late_after_s)
-        pairs.extend((b, u, c) for (b, u), c in figures.items())
+    for listed, rows_of in ((ids, delivery_rows), (airing_ids, airing_rows)):
+        for i in range(0, len(listed), 50):
+            figures = per_broadcast_unit(rows_of(session, listed[i : i + 50]), unit_of, late_after_s)
+            pairs.extend((b, u, c) for (b, u), c in figures.items())
     per_day = per_unit_day(pairs, meta)
     extra = {unit_id for unit_id, _ in per_day if unit_id not in labels}
     if extra:

@@ -1,15 +1,16 @@
-"""The rollup job: keeps ``stats_broadcast_unit``, ``stats_unit_day(_category)`` and ``presence_cluster_day``.
+"""The rollup job: keeps ``stats_broadcast_unit``, ``stats_airing_unit``, ``stats_unit_day(_category)`` and
+``presence_cluster_day``.
 
-Statistics rollups are recomputed from the raw tables for the broadcasts that need it: those created
-since the last run (with an hour of overlap, for transactions that committed late) and those ingest
-marked dirty because a report changed one of their deliveries. Re-running is always safe: rows are
+Statistics rollups are recomputed from the raw tables for the broadcasts and scheduled airings that need
+it: broadcasts created and airings due since the last run (with an hour of overlap, for transactions that
+committed late) and those ingest marked dirty because a report changed an outcome. Re-running is always safe: rows are
 replaced, never incremented. Presence rollups cover complete local days only; days already rolled are
 final unless ``refresh_presence_rollups(since=...)`` is asked to redo them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -25,17 +26,23 @@ from broadcast_server.models import (
     PlaybackReport,
     PresenceClusterDay,
     PresenceEvent,
+    ScheduledAiring,
+    ScheduledAiringTarget,
+    StatsAiringUnit,
     StatsBroadcastUnit,
     StatsDirtyBroadcast,
     StatsRollupState,
     StatsUnitDay,
     StatsUnitDayCategory,
 )
+from broadcast_server.scheduling.airings import is_airing_id
 from broadcast_server.statistics.figures import (
     DEFAULT_LATE_AFTER_S,
     BroadcastMeta,
     Counts,
     DeliveryRow,
+    ItemReport,
+    airing_outcome,
     per_broadcast_unit,
     per_unit_day,
 )
@@ -103,19 +110,89 @@ def delivery_rows(session: Session, broadcast_ids: Sequence[str]) -> list[Delive
     return [DeliveryRow(*row) for row in rows]
 
 
+def airing_meta(session: Session, airing_ids: Iterable[str]) -> dict[str, BroadcastMeta]:
+    """Day due, priority and category of scheduled airings, as :func:`broadcast_meta` gives for broadcasts."""
+    meta: dict[str, BroadcastMeta] = {}
+    for chunk in _chunks(list(airing_ids)):
+        for airing_id, start_at, priority, category in session.exec(
+            select(ScheduledAiring.id, ScheduledAiring.start_at, ScheduledAiring.priority, Bulletin.category)
+            .join(Bulletin, Bulletin.id == ScheduledAiring.bulletin_id)  # type: ignore[arg-type]
+            .where(ScheduledAiring.id.in_(chunk))  # type: ignore[attr-defined]
+        ):
+            meta[airing_id] = BroadcastMeta(local_day(start_at), priority, category)
+    return meta
+
+
+def airing_rows(session: Session, airing_ids: Sequence[str]) -> list[DeliveryRow]:
+    """Each cluster sent one of these airings, with its outcome folded from all it reported."""
+    reports: dict[tuple[str, str], list[ItemReport]] = {}
+    for airing_id, cluster_id, status, reported_at, played_s, late_s, reason in session.exec(
+        select(
+            ScheduledAiringTarget.airing_id,
+            ScheduledAiringTarget.cluster_id,
+            PlaybackReport.status,
+            PlaybackReport.reported_at,
+            PlaybackReport.played_s,
+            PlaybackReport.late_s,
+            PlaybackReport.reason,
+        )
+        .join(
+            PlaybackReport,
+            and_(
+                PlaybackReport.command_id == ScheduledAiringTarget.airing_id,
+                PlaybackReport.cluster_id == ScheduledAiringTarget.cluster_id,
+            ),
+            isouter=True,
+        )
+        .where(ScheduledAiringTarget.airing_id.in_(airing_ids))  # type: ignore[attr-defined]
+    ):
+        listed = reports.setdefault((airing_id, cluster_id), [])
+        if status is not None:
+            listed.append(ItemReport(status, reported_at, played_s, late_s, reason))
+    return [airing_outcome(airing_id, cluster_id, found) for (airing_id, cluster_id), found in reports.items()]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What is rolled up into per-unit rows: broadcasts (deliveries) or scheduled airings (pushed windows)."""
+
+    table: type[StatsBroadcastUnit] | type[StatsAiringUnit]
+    key: str  # the table's id column
+    meta: Callable[[Session, Sequence[str]], dict[str, BroadcastMeta]]
+    rows: Callable[[Session, Sequence[str]], list[DeliveryRow]]
+
+
+BROADCASTS = _Kind(StatsBroadcastUnit, "broadcast_id", broadcast_meta, delivery_rows)
+AIRINGS = _Kind(StatsAiringUnit, "airing_id", airing_meta, airing_rows)
+
+
 def refresh_rollups(
     session: Session, now: datetime | None = None, *, late_after_s: float = DEFAULT_LATE_AFTER_S, full: bool = False
 ) -> RefreshResult:
-    """Bring the statistics rollups up to date (in the caller's transaction)."""
+    """Bring the statistics rollups up to date (in the caller's transaction).
+
+    Broadcasts count from their creation; scheduled airings from their due time, and not before it: an
+    airing pushed ahead of time enters the figures once it was due to play.
+    """
     now = now or datetime.now(UTC)
     state = _state(session)
     query = select(Broadcast.id)
+    airings = select(ScheduledAiring.id).where(ScheduledAiring.start_at <= now)
     if state.broadcasts_until is not None and not full:
         query = query.where(Broadcast.created_at >= state.broadcasts_until - OVERLAP)
+        airings = airings.where(ScheduledAiring.start_at >= state.broadcasts_until - OVERLAP)
     ids = set(session.exec(query))
+    airing_ids = set(session.exec(airings))
     dirty = list(session.exec(select(StatsDirtyBroadcast.broadcast_id, StatsDirtyBroadcast.marked_at)))
-    ids.update(broadcast_id for broadcast_id, _ in dirty)
-    unit_days = rebuild_broadcasts(session, sorted(ids), late_after_s=late_after_s)
+    ids.update(b for b, _ in dirty if not is_airing_id(b))
+    dirty_airings = [a for a, _ in dirty if is_airing_id(a)]
+    for chunk in _chunks(dirty_airings):
+        airing_ids.update(
+            session.exec(
+                select(ScheduledAiring.id).where(ScheduledAiring.id.in_(chunk), ScheduledAiring.start_at <= now)  # type: ignore[attr-defined]
+            )
+        )
+    unit_days = rebuild_broadcasts(session, sorted(ids), sorted(airing_ids), late_after_s=late_after_s)
     for chunk in _chunks([b for b, _ in dirty]):
         # Only what we read: a mark ingest set after our read stays for the next run.
         marked = {b: at for b, at in dirty if b in set(chunk)}
@@ -128,34 +205,38 @@ def refresh_rollups(
     state.broadcasts_until = now
     session.add(state)
     session.flush()
-    return RefreshResult(len(ids), unit_days)
+    return RefreshResult(len(ids) + len(airing_ids), unit_days)
 
 
 def rebuild_broadcasts(
-    session: Session, broadcast_ids: Sequence[str], *, late_after_s: float = DEFAULT_LATE_AFTER_S
+    session: Session,
+    broadcast_ids: Sequence[str],
+    airing_ids: Sequence[str] = (),
+    *,
+    late_after_s: float = DEFAULT_LATE_AFTER_S,
 ) -> int:
-    """Recompute the rollup rows of these broadcasts and of every (unit, day) they touch."""
-    if not broadcast_ids:
+    """Recompute the rollup rows of these broadcasts and scheduled airings and of every (unit, day) they touch."""
+    if not broadcast_ids and not airing_ids:
         return 0
     unit_of, _ = cluster_reporting_units(session)
     days: set[date] = set()
-    for chunk in _chunks(list(broadcast_ids), BROADCASTS_PER_READ):
-        days.update(
-            session.exec(select(StatsBroadcastUnit.day).where(StatsBroadcastUnit.broadcast_id.in_(chunk)).distinct())  # type: ignore[attr-defined]
-        )
-        meta = broadcast_meta(session, chunk)
-        days.update(m.day for m in meta.values())
-        figures = per_broadcast_unit(delivery_rows(session, chunk), unit_of, late_after_s)
-        session.exec(delete(StatsBroadcastUnit).where(StatsBroadcastUnit.broadcast_id.in_(chunk)))  # type: ignore[attr-defined]
-        values = [_broadcast_unit_values(b, u, c, meta[b]) for (b, u), c in figures.items()]
-        if values:
-            session.exec(insert(StatsBroadcastUnit), params=values)  # type: ignore[call-overload]
+    for kind, ids in ((BROADCASTS, broadcast_ids), (AIRINGS, airing_ids)):
+        key = getattr(kind.table, kind.key)
+        for chunk in _chunks(list(ids), BROADCASTS_PER_READ):
+            days.update(session.exec(select(kind.table.day).where(key.in_(chunk)).distinct()))
+            meta = kind.meta(session, chunk)
+            days.update(m.day for m in meta.values())
+            figures = per_broadcast_unit(kind.rows(session, chunk), unit_of, late_after_s)
+            session.exec(delete(kind.table).where(key.in_(chunk)))
+            values = [_unit_values(kind.key, b, u, c, meta[b]) for (b, u), c in figures.items()]
+            if values:
+                session.exec(insert(kind.table), params=values)  # type: ignore[call-overload]
     return rebuild_unit_days(session, sorted(days))
 
 
-def _broadcast_unit_values(broadcast_id: str, unit_id: int, c: Counts, meta: BroadcastMeta) -> dict:
+def _unit_values(key: str, item_id: str, unit_id: int, c: Counts, meta: BroadcastMeta) -> dict:
     return {
-        "broadcast_id": broadcast_id,
+        key: item_id,
         "unit_id": unit_id,
         "day": meta.day,
         "category": meta.category,
@@ -165,13 +246,17 @@ def _broadcast_unit_values(broadcast_id: str, unit_id: int, c: Counts, meta: Bro
 
 
 def rebuild_unit_days(session: Session, days: Sequence[date]) -> int:
-    """Recompute ``stats_unit_day`` and its categories for whole days, from ``stats_broadcast_unit``."""
+    """Recompute ``stats_unit_day`` and its categories for whole days, from the per-unit rows of both kinds."""
     written = 0
     for chunk in _chunks(list(days), 31):
-        rows = session.exec(select(StatsBroadcastUnit).where(StatsBroadcastUnit.day.in_(chunk))).all()  # type: ignore[attr-defined]
-        meta = {r.broadcast_id: BroadcastMeta(r.day, r.priority, r.category) for r in rows}
+        rows = [
+            (getattr(r, kind.key), r)
+            for kind in (BROADCASTS, AIRINGS)
+            for r in session.exec(select(kind.table).where(kind.table.day.in_(chunk)))  # type: ignore[attr-defined]
+        ]
+        meta = {item_id: BroadcastMeta(r.day, r.priority, r.category) for item_id, r in rows}
         per_day = per_unit_day(
-            ((r.broadcast_id, r.unit_id, Counts(**{n: getattr(r, n) for n in _COUNT_NAMES})) for r in rows), meta
+            ((item_id, r.unit_id, Counts(**{n: getattr(r, n) for n in _COUNT_NAMES})) for item_id, r in rows), meta
         )
         session.exec(delete(StatsUnitDay).where(StatsUnitDay.day.in_(chunk)))  # type: ignore[attr-defined]
         session.exec(delete(StatsUnitDayCategory).where(StatsUnitDayCategory.day.in_(chunk)))  # type: ignore[attr-defined]

@@ -2,8 +2,8 @@
 
 Every slot plays once on every online cluster and matches the preview; an emergency at a random
 moment reaches every online cluster; a commune cut off plays from its stored window and its reports
-arrive when it is back. Timing figures (lateness, emergency latency) are printed, not asserted: this
-machine is shared.
+arrive when it is back; the statistics count every scheduled item as the speakers played it. Timing
+figures (lateness, emergency latency) are printed, not asserted: this machine is shared.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ def test_one_day_of_the_example_schedule_with_an_emergency_and_a_commune_cut(tmp
     assert document["slots_expected"] > 144 * 3  # morning, evening and Monday's column, plus the coastal insert
     assert document["slots_played"] == document["slots_expected"]
     assert document["duplicates"] == 0
+    # The statistics count every scheduled item as the speakers played it (the column too, by its category).
+    scheduled = document["scheduled_statistics"]
+    assert scheduled["report"] == scheduled["ground_truth"]
+    assert sum(c["bulletins_played"] for c in scheduled["report"].values()) >= 22 * 3  # each commune aired
     emergency = document["emergency"]
     assert emergency["clusters_started"] == document["online"]
     # The alert lands early in an item every cluster plays: each cut item then follows its programme's

@@ -144,3 +144,23 @@ def tone(files_dir: Path) -> Callable[..., str]:
         return relative
 
     return make
+
+
+LY_SON = "ly-son-dong-001"
+
+
+@pytest.fixture
+def world(fleet, apply, example_week):
+    """The Bình Sơn fleet, one more cluster elsewhere (Lý Sơn, which no slot targets), the example week applied."""
+    from broadcast_server.domain.fleet import parse_fleet_csv
+    from broadcast_server.services.fleet_import import import_fleet
+
+    import_fleet(
+        fleet,
+        parse_fleet_csv(
+            "cluster_id,province,district,commune,village,lat,lon\n"
+            f"{LY_SON},Quảng Ngãi,Lý Sơn,,Thôn Đông,15.38,109.12\n"
+        ),
+    )
+    apply(example_week)
+    return fleet

@@ -12,23 +12,22 @@ import pytest
 from sqlmodel import select
 
 from broadcast_server.db.session import session_scope
-from broadcast_server.domain.fleet import parse_fleet_csv
 from broadcast_server.models import Cluster, ClusterSchedule
 from broadcast_server.scheduling.preview import preview
 from broadcast_server.scheduling.push import WINDOW, push_schedules
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
-from broadcast_server.services.fleet_import import import_fleet
 from mqtt_contract import Channel, decode, encode, validate
 from mqtt_contract.times import isoformat
 from speaker_agent.playout import plan
 from speaker_agent.playout.store import entry_from_message
+
+from .conftest import LY_SON  # the `world` fixture's cluster of another district: its window stays empty
 
 REFRESH_BEFORE_END = WINDOW / 2  # a window with less than half its length left is sent again
 
 # Monday 2026-11-23, 07:00 in Vietnam: the window runs from 06:00 Monday to 07:00 Wednesday local time.
 T1 = datetime(2026, 11, 23, 7, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
 COASTAL = ("Xã Bình Châu", "Xã Bình Hải", "Xã Bình Thạnh", "Xã Bình Đông", "Xã Bình Thuận")
-LY_SON = "ly-son-dong-001"  # a cluster of another district: no slot targets it, its window stays empty
 
 
 class RecordingPublisher:
@@ -44,20 +43,6 @@ class RecordingPublisher:
     @property
     def last(self) -> dict[str, dict]:
         return dict(self.batches[-1])
-
-
-@pytest.fixture
-def world(fleet, apply, example_week):
-    """The Bình Sơn fleet, one more cluster elsewhere, and the example week applied."""
-    import_fleet(
-        fleet,
-        parse_fleet_csv(
-            "cluster_id,province,district,commune,village,lat,lon\n"
-            f"{LY_SON},Quảng Ngãi,Lý Sơn,,Thôn Đông,15.38,109.12\n"
-        ),
-    )
-    apply(example_week)
-    return fleet
 
 
 def push(engine, publisher, public_url, now):
