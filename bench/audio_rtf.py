@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audio.measure import measure_loudness, probe  # noqa: E402
-from audio.render import render  # noqa: E402
+from audio.render import MP3_BITRATE, render  # noqa: E402
 from audio.speech import spoken_form, text_to_wav  # noqa: E402
 from audio.tts.cache import SynthesisCache  # noqa: E402
 from audio.tts.espeak import EspeakEngine  # noqa: E402
@@ -106,7 +106,7 @@ def bare_ffmpeg_mp3(src: Path, out: Path, target: float = -16.0, peak: float = -
     )
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-y", "-i", str(src), "-af", second,
-         "-ac", "1", "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "128k", str(out)],
+         "-ac", "1", "-ar", "44100", "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, str(out)],
         capture_output=True, check=True,
     )  # fmt: skip
 
