@@ -1,4 +1,5 @@
-"""/api/v1/bulletins: create a text bulletin (speech is synthesised at once), edit it, and the approval steps.
+"""/api/v1/bulletins: create a text bulletin (speech is synthesised at once) or upload a recording, edit a
+text, and the approval steps.
 
 Drafts go draft → submitted → approved, or submitted → returned (with a comment) → edited → submitted.
 Everything is scoped to the bulletin's owner unit: another commune's bulletin answers 403.
@@ -6,16 +7,18 @@ Everything is scoped to the bulletin's owner unit: another commune's bulletin an
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from sqlmodel import select
 
 from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.accounts.scope import visible_unit_ids
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
-from broadcast_server.api.schemas import BulletinCreate, BulletinEdit, BulletinOut, BulletinReturn
+from broadcast_server.api.schemas import BulletinCreate, BulletinEdit, BulletinOut, BulletinReturn, RowId
 from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus
 from broadcast_server.services.bulletins import (
     BulletinError,
@@ -28,6 +31,7 @@ from broadcast_server.services.bulletins import (
     return_bulletin,
     submit_bulletin,
 )
+from broadcast_server.services.recordings import RECORDING_SUFFIXES, UploadTooLarge, create_audio_bulletin, save_upload
 
 router = APIRouter(prefix="/bulletins", tags=["bulletins"])
 Drafter = Annotated[Principal, Depends(require(Action.DRAFT_BULLETIN))]
@@ -85,6 +89,45 @@ def create(
         )
     except BulletinError as exc:
         raise _http(exc) from None
+    return _out(session, bulletin)
+
+
+@router.post(
+    "/recordings", status_code=status.HTTP_201_CREATED, response_model=BulletinOut, responses={413: {}, 422: {}}
+)
+def upload_recording(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Drafter,
+    request: Request,
+    recording: Annotated[UploadFile, File(description=f"The recording ({', '.join(RECORDING_SUFFIXES)}).")],
+    title: Annotated[str, Form(min_length=1, max_length=300)],
+    category: Annotated[str | None, Form(max_length=200, examples=["Chuyển đổi số"])] = None,
+    owner_unit_id: Annotated[RowId | None, Form()] = None,
+) -> BulletinOut:
+    """A draft audio bulletin from an uploaded recording (a phone's m4a, amr...), rendered broadcast-ready.
+
+    The renderer refuses what is not audio, too long or silent (422); past `BCAST_MAX_UPLOAD_BYTES`, 413."""
+    with tempfile.TemporaryDirectory(prefix="bcast-upload-") as work:
+        try:
+            saved = save_upload(recording.file, recording.filename or "", Path(work), runtime.settings.max_upload_bytes)
+            bulletin = create_audio_bulletin(
+                session,
+                runtime.settings.audio_dir,
+                saved,
+                filename=recording.filename or saved.name,
+                title=title,
+                category=(category or "").strip() or None,
+                principal=principal,
+                owner_unit_id=owner_unit_id,
+                target_lufs=runtime.settings.target_lufs,
+                max_bytes=runtime.settings.max_upload_bytes,
+                ip=client_ip(request),
+            )
+        except UploadTooLarge as exc:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
+        except BulletinError as exc:
+            raise _http(exc) from None
     return _out(session, bulletin)
 
 

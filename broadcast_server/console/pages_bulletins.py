@@ -29,7 +29,14 @@ from broadcast_server.services.bulletins import (
     edit_text_bulletin,
     submit_bulletin,
 )
-from broadcast_server.services.recordings import RECORDING_SUFFIXES, create_audio_bulletin
+from broadcast_server.services.recordings import (
+    RECORDING_SUFFIXES,
+    UploadEmpty,
+    UploadTooLarge,
+    UploadTypeRefused,
+    create_audio_bulletin,
+    save_upload,
+)
 
 router = APIRouter()
 Drafter = Annotated[Principal, Depends(allowed(Action.DRAFT_BULLETIN))]
@@ -199,21 +206,15 @@ def upload_form(request: Request, session: SessionDep, principal: Drafter) -> Re
 
 
 def _save_upload(upload: UploadFile, folder: Path, max_bytes: int) -> Path:
-    """Copy the upload to a file, refusing it past the size limit without reading the rest."""
-    suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in RECORDING_SUFFIXES:  # only a known suffix reaches the file name (no NUL, no odd bytes)
-        raise FormProblem(f"Chỉ nhận tệp ghi âm ({', '.join(RECORDING_SUFFIXES)}).")
-    target = folder / f"upload{suffix}"
-    written = 0
-    with target.open("wb") as out:
-        while chunk := upload.file.read(1024 * 1024):
-            written += len(chunk)
-            if written > max_bytes:
-                raise FormProblem(f"Tệp lớn hơn {max_bytes / (1024 * 1024):g} MB, không nhận được.")
-            out.write(chunk)
-    if written == 0:
-        raise FormProblem("Tệp rỗng: hãy chọn lại tệp ghi âm.")
-    return target
+    """Copy the upload to a file (`save_upload`), its refusals told in Vietnamese."""
+    try:
+        return save_upload(upload.file, upload.filename or "", folder, max_bytes)
+    except UploadTypeRefused:
+        raise FormProblem(f"Chỉ nhận tệp ghi âm ({', '.join(RECORDING_SUFFIXES)}).") from None
+    except UploadTooLarge:
+        raise FormProblem(f"Tệp lớn hơn {max_bytes / (1024 * 1024):g} MB, không nhận được.") from None
+    except UploadEmpty:
+        raise FormProblem("Tệp rỗng: hãy chọn lại tệp ghi âm.") from None
 
 
 @router.post("/bulletins/upload")

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlmodel import Session
 
@@ -30,6 +31,42 @@ RECORDING_SUFFIXES = (".m4a", ".mp3", ".wav", ".amr", ".ogg", ".oga", ".opus", "
 
 class RecordingRefused(BulletinError):
     """The uploaded file cannot become broadcast audio; the message says why (English, from the renderer)."""
+
+
+class UploadTooLarge(RecordingRefused):
+    """The upload is larger than the limit (``Settings.max_upload_bytes``); the rest was not read."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the file exceeds the upload limit of {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+class UploadEmpty(RecordingRefused):
+    """The upload has no bytes at all."""
+
+
+class UploadTypeRefused(RecordingRefused):
+    """The file name does not end in a recording type we accept."""
+
+
+def save_upload(source: BinaryIO, filename: str, folder: Path, max_bytes: int) -> Path:
+    """Copy an uploaded stream to a file in `folder`, refusing it past `max_bytes` without reading the rest.
+
+    Only a known suffix reaches the file name (no NUL, no odd bytes from the client's name)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in RECORDING_SUFFIXES:
+        raise UploadTypeRefused(f"{filename!r}: not a recording type we accept ({', '.join(RECORDING_SUFFIXES)})")
+    target = folder / f"upload{suffix}"
+    written = 0
+    with target.open("wb") as out:
+        while chunk := source.read(1024 * 1024):
+            written += len(chunk)
+            if written > max_bytes:
+                raise UploadTooLarge(max_bytes)
+            out.write(chunk)
+    if written == 0:
+        raise UploadEmpty(f"{filename!r} is empty")
+    return target
 
 
 def create_audio_bulletin(
@@ -67,8 +104,8 @@ def create_audio_bulletin(
         final = audio_dir / f"{result.sha256}.mp3"
         staging.replace(final)
         result = dataclasses.replace(result, path=final)
-    except AudioError as exc:
-        raise RecordingRefused(str(exc)) from exc
+    except AudioError as exc:  # told with the name the user gave, not the server's temporary path
+        raise RecordingRefused(str(exc).replace(str(upload), Path(filename).name)) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             staging.unlink()

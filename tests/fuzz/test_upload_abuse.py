@@ -1,7 +1,8 @@
 """Abuse of uploads through the real routes: huge files, wrong types, decompression bombs, path tricks in names.
 
-Recordings are uploaded through the console (`POST /bulletins/upload`, the only upload route; the API takes
-JSON bodies, which share the same body limit). Every refusal must be a clear 4xx (a Vietnamese page in the
+Recordings are uploaded through the console (`POST /bulletins/upload`) and the API (`POST
+/api/v1/bulletins/recordings`), which share one copy-and-check (`services.recordings.save_upload`), the
+renderer's checks and the body limit. Every refusal must be a clear 4xx (a Vietnamese page in the
 console, precise English in the API), read no more than the limit, leave the database exactly as it was
 (the `snapshot` fixture) and leave no file behind; an accepted file lands in the audio folder under its
 hash whatever its name claimed.
@@ -360,3 +361,77 @@ def test_speech_that_misses_the_loudness_target_is_refused_not_a_server_error(
     response = console.post("/bulletins/new", data={"text": "@\nW", "title": "t", "action": "preview"})
     assert response.status_code == 200
     assert "Không tạo được giọng đọc" in response.text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The same upload through the API: English errors, the same checks
+
+
+@pytest.fixture
+def api(world):
+    from fastapi.testclient import TestClient
+
+    world.runtime.settings = world.runtime.settings.model_copy(update={"max_upload_bytes": LIMIT})
+    with TestClient(world.app()) as client:
+        client.headers.update(world.headers)
+        yield client
+
+
+def _api_upload(api, name: str, content: bytes, content_type: str = "audio/mpeg", **fields):
+    data = {"title": "Thông báo ghi âm", **fields}
+    return api.post("/api/v1/bulletins/recordings", data=data, files={"recording": (name, content, content_type)})
+
+
+def test_api_upload_of_a_recording_makes_a_draft_stored_by_its_hash(world, api, recordings) -> None:
+    response = _api_upload(
+        api, "../../ghi âm họp xã.wav", recordings["tone"].read_bytes(), "audio/wav", category="Chuyển đổi số"
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["kind"], body["status"], body["category"]) == ("audio", "draft", "Chuyển đổi số")
+    assert 1.5 < body["duration_s"] < 2.5
+    from sqlmodel import Session
+
+    from broadcast_server.models import AudioAsset, Bulletin
+
+    with Session(world.runtime.engine) as session:
+        asset = session.get(AudioAsset, session.get(Bulletin, body["id"]).audio_asset_id)
+    assert (world.audio_dir / asset.storage_key).is_file()
+    assert asset.storage_key == f"{asset.id}.mp3"  # named by its hash, whatever the upload was called
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "status", "phrase"),
+    [
+        ("page.mp3", "html", 422, "page.mp3: ffprobe cannot read it as media"),
+        ("tai-lieu.docx", "tone", 422, "not a recording type we accept"),
+        ("rong.mp3", "empty", 422, "is empty"),
+        ("dai.mp3", "big", 413, f"exceeds the upload limit of {LIMIT} bytes"),
+    ],
+)
+def test_api_upload_refusals_are_english_and_keep_nothing(world, api, snapshot, recordings, name, kind, status, phrase):
+    content = {
+        "html": lambda: recordings["html"].read_bytes(),
+        "tone": lambda: recordings["tone"].read_bytes(),
+        "empty": lambda: b"",
+        "big": lambda: b"\xff\xfb" * (LIMIT // 2 + 1000),
+    }[kind]()
+    before, files_before = snapshot(world.database_url), _audio_files(world)
+    response = _api_upload(api, name, content)
+    assert response.status_code == status, response.text[:500]
+    assert phrase in response.json()["detail"], response.text[:500]
+    assert "bcast-upload" not in response.text  # no server path in the answer
+    assert snapshot(world.database_url) == before, "a refused upload changed the database"
+    assert _audio_files(world) == files_before, "a refused upload left a file behind"
+
+
+def test_api_upload_needs_the_right_to_draft(world, recordings) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(world.app()) as client:
+        response = client.post(
+            "/api/v1/bulletins/recordings",
+            data={"title": "t"},
+            files={"recording": ("a.wav", recordings["tone"].read_bytes(), "audio/wav")},
+        )
+    assert response.status_code == 401
