@@ -138,7 +138,11 @@ def _hours(seconds: float) -> str:
 
 @report_app.command("broadcast")
 def broadcast_statistics(
-    broadcast: str | None = typer.Argument(None, help="Mã lượt phát (mặc định: lượt mới nhất)."),
+    broadcast: str | None = typer.Argument(
+        None,
+        help="Mã lượt phát (mặc định: lượt mới nhất), hoặc mã một lần phát theo lịch "
+        "('<khung giờ>@<giờ UTC>#<mục>', như trong báo cáo của cụm loa).",
+    ),
     database_url: str | None = typer.Option(
         None, "--database-url", help="Cơ sở dữ liệu (mặc định: BCAST_DATABASE_URL)."
     ),
@@ -166,7 +170,7 @@ def broadcast_statistics(
             try:
                 figures = broadcast_figures(session, broadcast_id)
             except NotFound:
-                err.print(f"[bold red]Không có lượt phát[/] {escape(broadcast_id)}")
+                err.print(f"[bold red]Không có lượt phát hay lần phát theo lịch[/] {escape(broadcast_id)}")
                 raise typer.Exit(2) from None
     if json_output:
         typer.echo(json.dumps(figures.as_dict(), ensure_ascii=False))

@@ -1,4 +1,5 @@
-"""/api/v1/statistics/...: figures per commune and period, and per broadcast (the report's own code)."""
+"""/api/v1/statistics/...: figures per commune and period, per broadcast and per scheduled airing (the
+report's own code)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from broadcast_server.accounts.scope import visible_unit_ids
+from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.auth import PrincipalDep
 from broadcast_server.api.deps import SessionDep
+from broadcast_server.scheduling.airings import is_airing_id
 from broadcast_server.services.dispatch import ensure_broadcast_in_scope
 from broadcast_server.statistics.figures import total_figures
 from broadcast_server.statistics.periods import Quarter, QuarterError
@@ -52,5 +54,17 @@ def broadcast(broadcast_id: str, session: SessionDep, principal: PrincipalDep) -
     ensure_broadcast_in_scope(session, principal, broadcast_id)
     try:
         return broadcast_figures(session, broadcast_id).as_dict()
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+
+@router.get("/airings/{airing_id}")
+def airing(airing_id: str, session: SessionDep, principal: PrincipalDep) -> dict:
+    """The same figures for one scheduled airing: `<slot>@<UTC start>#<item>`, as agents report it (the
+    `#` written `%23` in the path). An account limited to some units sees the clusters of its scope only."""
+    if not is_airing_id(airing_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{airing_id!r} is not '<slot>@<start>#<item>'")
+    try:
+        return broadcast_figures(session, airing_id, only_clusters=visible_cluster_ids(session, principal)).as_dict()
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

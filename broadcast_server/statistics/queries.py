@@ -25,6 +25,7 @@ from broadcast_server.models import (
     StatsUnitDay,
     StatsUnitDayCategory,
 )
+from broadcast_server.scheduling.airings import is_airing_id
 from broadcast_server.statistics.figures import (
     DEFAULT_LATE_AFTER_S,
     CommuneFigures,
@@ -47,7 +48,7 @@ from broadcast_server.statistics.rollups import (
 
 
 class NotFound(LookupError):
-    """The broadcast asked for does not exist."""
+    """The broadcast or scheduled airing asked for does not exist."""
 
 
 def _units(session: Session) -> tuple[dict[int, str], dict[int, int], dict]:
@@ -164,12 +165,27 @@ class BroadcastFigures:
 
 
 def broadcast_figures(
-    session: Session, broadcast_id: str, *, late_after_s: float = DEFAULT_LATE_AFTER_S
+    session: Session,
+    broadcast_id: str,
+    *,
+    late_after_s: float = DEFAULT_LATE_AFTER_S,
+    only_clusters: set[str] | None = None,
 ) -> BroadcastFigures:
-    """Targeted, delivered, played, late, failed, missed (and rejected, stopped) with reasons, per commune."""
-    if session.get(Broadcast, broadcast_id) is None:
-        raise NotFound(f"broadcast {broadcast_id!r} does not exist")
-    rows = delivery_rows(session, [broadcast_id])
+    """Targeted, delivered, played, late, failed, missed (and rejected, stopped) with reasons, per commune.
+
+    Also for a scheduled airing ('<slot>@<start>#<item>'): the clusters sent it in their windows, and the
+    outcome each reported. `only_clusters` narrows the figures to those clusters (an account's scope).
+    """
+    if is_airing_id(broadcast_id):
+        if session.get(ScheduledAiring, broadcast_id) is None:
+            raise NotFound(f"scheduled airing {broadcast_id!r} does not exist")
+        rows = airing_rows(session, [broadcast_id])
+    else:
+        if session.get(Broadcast, broadcast_id) is None:
+            raise NotFound(f"broadcast {broadcast_id!r} does not exist")
+        rows = delivery_rows(session, [broadcast_id])
+    if only_clusters is not None:
+        rows = [r for r in rows if r.cluster_id in only_clusters]
     unit_of, units = cluster_reporting_units(session)
     total = Counts()
     reasons: dict[str, Counter] = defaultdict(Counter)

@@ -157,3 +157,55 @@ def test_an_items_outcome_at_a_cluster_folds_all_its_reports() -> None:
     assert airing_outcome(COLUMN, "c", [missed, cut]).state == "missed"
     assert airing_outcome(COLUMN, "c", []) == DeliveryRow(COLUMN, "c", "queued")
     assert airing_outcome(COLUMN, "c", [ItemReport("applied", at)]).state == "queued"  # not an outcome
+
+
+def test_one_airings_figures_through_the_api_and_the_report_command(world, public_url, clusters_of, database_url):
+    """Per airing, as per broadcast: targeted, outcomes with reasons, per commune; a commune account sees its own."""
+    from urllib.parse import quote
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from bcast.cli import app
+    from bcast.demo import admin_headers
+    from broadcast_server.accounts.principal import Role
+    from broadcast_server.accounts.service import create_user, issue_token
+    from broadcast_server.api.app import create_app
+    from broadcast_server.models import AdminUnit
+    from broadcast_server.runtime import Runtime
+    from broadcast_server.settings import Settings
+
+    push_schedules(world, RecordingPublisher(), public_url, T1)
+    hai, chau = clusters_of("Xã Bình Hải"), clusters_of("Xã Bình Châu")
+    ingest(
+        world,
+        report(hai[0], "played", COLUMN_AT + timedelta(seconds=31), played_s=31.2, late_s=0.4),
+        report(chau[0], "missed", COLUMN_AT + timedelta(minutes=16), reason="not played within 900 s"),
+    )
+    with session_scope(world) as session:
+        hai_unit = session.exec(select(AdminUnit.id).where(AdminUnit.name == "Xã Bình Hải")).one()
+        user = create_user(
+            session, username="xa-binh-hai", password="mat-khau-dai-du-16", role=Role.VIEWER, scope_unit_id=hai_unit
+        )
+        commune_token, _ = issue_token(session, user.id, name="api")
+    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=world)
+    path = f"/api/v1/statistics/airings/{quote(COLUMN, safe='')}"
+    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(world)) as client:
+        figures = client.get(path).json()
+        assert (figures["targeted"], figures["delivered"], figures["played"], figures["missed"]) == (
+            len(clusters_of("Bình Sơn")),
+            2,
+            1,
+            1,
+        )
+        assert figures["reasons"] == {"missed": {"not played within 900 s": 1}}
+        assert (
+            client.get(f"/api/v1/statistics/airings/{quote('khong-co@20261123T1015Z#0', safe='')}").status_code == 404
+        )
+        assert client.get("/api/v1/statistics/airings/not-an-airing").status_code == 422
+        mine = client.get(path, headers={"Authorization": f"Bearer {commune_token}"}).json()
+        assert (mine["targeted"], mine["played"], mine["missed"]) == (len(hai), 1, 0)
+        assert [c["name"] for c in mine["communes"]] == ["Xã Bình Hải"]
+    result = CliRunner().invoke(app, ["report", "broadcast", COLUMN, "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert "Đã phát trọn vẹn" in result.output and "not played within 900 s" in result.output
