@@ -1,4 +1,5 @@
-"""Lịch sử phát: broadcasts, newest first, and each one's coverage per commune (only communes in scope)."""
+"""Lịch sử phát: broadcasts and scheduled airings, newest first, and each one's coverage per commune (only
+communes in scope)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from fastapi.responses import Response
 from sqlalchemy import case, func
 from sqlmodel import select
 
-from broadcast_server.accounts.scope import visible_unit_ids
+from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.deps import SessionDep
 from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound
 from broadcast_server.console.templating import page
+from broadcast_server.db.types import utcnow
 from broadcast_server.domain.targeting import reporting_unit
-from broadcast_server.models import Broadcast, Bulletin, Cluster, Delivery, DeliveryState
+from broadcast_server.models import Broadcast, Bulletin, Cluster, Delivery, DeliveryState, ScheduledAiring
 from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
 from broadcast_server.services.tree_query import load_units
+from broadcast_server.statistics.queries import broadcast_figures, recent_airings
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -36,7 +39,21 @@ def history(request: Request, session: SessionDep, principal: ConsolePrincipal) 
     if visible is not None:
         query = query.where(Cluster.unit_id.in_(sorted(visible)))  # type: ignore[attr-defined]
     rows = session.exec(query).all()
-    return page(request, "history.html", title="Lịch sử phát", rows=rows)
+    airings = recent_airings(session, utcnow(), unit_ids=visible, limit=PAGE_SIZE)
+    return page(request, "history.html", title="Lịch sử phát", rows=rows, airings=airings)
+
+
+@router.get("/history/airings/{airing_id}")
+def airing_page(request: Request, airing_id: str, session: SessionDep, principal: ConsolePrincipal) -> Response:
+    """One scheduled airing: clusters sent it and what each reported, per commune of the caller's scope."""
+    airing = session.get(ScheduledAiring, airing_id)
+    if airing is None:
+        raise PageNotFound("Không có lần phát theo lịch này.")
+    visible = visible_cluster_ids(session, principal)
+    figures = broadcast_figures(session, airing_id, only_clusters=visible)
+    if visible is not None and not figures.counts.targeted:
+        raise PageForbidden("Lần phát này không phát ở địa bàn của bạn.")
+    return page(request, "airing.html", title="Phát theo lịch", airing=airing, figures=figures)
 
 
 @router.get("/history/{broadcast_id}")

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, case, distinct, func
 from sqlmodel import Session, select
 
 from broadcast_server.domain.admin_tree import name_sort_key
@@ -19,8 +19,11 @@ from broadcast_server.health.fleet_view import presence_timelines
 from broadcast_server.health.presence_timeline import summarize
 from broadcast_server.models import (
     Broadcast,
+    Cluster,
+    PlaybackReport,
     PresenceClusterDay,
     ScheduledAiring,
+    ScheduledAiringTarget,
     StatsRollupState,
     StatsUnitDay,
     StatsUnitDayCategory,
@@ -209,6 +212,56 @@ def broadcast_figures(
     )
 
 
+@dataclass(frozen=True)
+class AiringSummary:
+    """A scheduled airing already due: clusters sent it, and those that played it to the end."""
+
+    id: str
+    title: str
+    start_at: datetime
+    priority: str
+    targeted: int
+    played: int
+
+
+def recent_airings(
+    session: Session, now: datetime, *, unit_ids: set[int] | None = None, limit: int = 50
+) -> list[AiringSummary]:
+    """Scheduled airings due by `now`, newest first; counted over the clusters of `unit_ids` (None: all).
+
+    Played is counted as the statistics count it: a cluster that reported it played to the end at any time.
+    """
+    played = func.count(distinct(case((PlaybackReport.status == "played", ScheduledAiringTarget.cluster_id))))
+    query = (
+        select(
+            ScheduledAiring.id,
+            ScheduledAiring.title,
+            ScheduledAiring.start_at,
+            ScheduledAiring.priority,
+            func.count(distinct(ScheduledAiringTarget.cluster_id)),
+            played,
+        )
+        .join(ScheduledAiringTarget, ScheduledAiringTarget.airing_id == ScheduledAiring.id)  # type: ignore[arg-type]
+        .join(
+            PlaybackReport,
+            and_(
+                PlaybackReport.command_id == ScheduledAiringTarget.airing_id,
+                PlaybackReport.cluster_id == ScheduledAiringTarget.cluster_id,
+            ),
+            isouter=True,
+        )
+        .where(ScheduledAiring.start_at <= now)
+        .group_by(ScheduledAiring.id, ScheduledAiring.title, ScheduledAiring.start_at, ScheduledAiring.priority)
+        .order_by(ScheduledAiring.start_at.desc(), ScheduledAiring.id)  # type: ignore[attr-defined]
+        .limit(limit)
+    )
+    if unit_ids is not None:
+        query = query.join(Cluster, Cluster.id == ScheduledAiringTarget.cluster_id).where(  # type: ignore[arg-type]
+            Cluster.unit_id.in_(sorted(unit_ids))  # type: ignore[attr-defined]
+        )
+    return [AiringSummary(*row) for row in session.exec(query)]
+
+
 def online_share_by_day(
     session: Session, start: date, end: date, *, now: datetime | None = None, refresh: bool = True
 ) -> list[tuple[date, float | None]]:
@@ -250,6 +303,7 @@ def online_share_by_day(
 
 
 __all__ = [
+    "AiringSummary",
     "BroadcastFigures",
     "CommuneFigures",
     "NotFound",
@@ -257,4 +311,5 @@ __all__ = [
     "commune_figures",
     "commune_figures_raw",
     "online_share_by_day",
+    "recent_airings",
 ]

@@ -138,3 +138,58 @@ def test_audit_log_is_read_only_and_scoped(client, runtime, engine, world):
     assert "Tạo bản tin" not in theirs and "xa-b" in theirs
     with Session(engine) as session:
         assert session.get(Delivery, 1) is None  # nothing was dispatched by any of this
+
+
+def test_history_lists_scheduled_airings_with_their_coverage(client, runtime, world):
+    """A pushed airing (written as a push records it) with reports: listed once due, its page per commune."""
+    from urllib.parse import quote
+
+    from broadcast_server.models import PlaybackReport, ScheduledAiring, ScheduledAiringTarget
+
+    bulletin_id = make_bulletin(runtime, world.district_id, status="approved", title="Chuyên mục Chuyển đổi số")
+    due = datetime.now(UTC) - timedelta(hours=2)
+    airing_id = f"chuyen-doi-so@{due:%Y%m%dT%H%MZ}#0"
+    later_id = f"chuyen-doi-so@{due + timedelta(days=1):%Y%m%dT%H%MZ}#0"  # not due yet: not listed
+    sent = world.clusters_a + world.clusters_b
+    with session_scope(runtime.engine) as session:
+        for id_, at in ((airing_id, due), (later_id, due + timedelta(days=1))):
+            session.add(
+                ScheduledAiring(
+                    id=id_, slot_id="chuyen-doi-so", position=0, bulletin_id=bulletin_id,
+                    title="Chuyên mục Chuyển đổi số", priority="normal", start_at=at,
+                )
+            )  # fmt: skip
+            session.flush()
+            for cluster_id in sent:
+                session.add(ScheduledAiringTarget(airing_id=id_, cluster_id=cluster_id))
+
+        def report(cluster_id: str, status: str, minutes: int, **fields) -> None:
+            session.add(
+                PlaybackReport(
+                    id=f"r-{cluster_id}-{status}-{minutes}", cluster_id=cluster_id, command_id=airing_id,
+                    status=status, reported_at=due + timedelta(minutes=minutes), **fields,
+                )
+            )  # fmt: skip
+
+        report(world.clusters_a[0], "played", 1, played_s=30.0, late_s=0.0)
+        report(world.clusters_a[1], "stopped", 1, played_s=5.0, reason="interrupted; on_interrupt=resume")
+        report(world.clusters_a[1], "played", 4, played_s=30.0, late_s=180.0)  # resumed: played, once
+        report(world.clusters_b[0], "missed", 16, reason="not played within 900 s")
+
+    sign_in(client, "duyet")
+    listing = client.get("/history").text
+    assert "Phát theo lịch" in listing and "Chuyên mục Chuyển đổi số" in listing
+    assert f"2 / {len(sent)}" in listing
+    assert f'href="/history/airings/{quote(airing_id, safe="")}"' in listing
+    assert quote(later_id, safe="") not in listing
+    page = client.get(f"/history/airings/{quote(airing_id, safe='')}").text
+    assert f'<tr><td>{COMMUNE_A}</td><td class="num">{len(world.clusters_a)}</td><td class="num">2</td>' in page
+    assert f'<tr><td>{COMMUNE_B}</td><td class="num">{len(world.clusters_b)}</td><td class="num">0</td>' in page
+    assert "not played within 900 s" in page
+    assert client.get(f"/history/airings/{quote('khong-co@20261123T1015Z#0', safe='')}").status_code == 404
+
+    client.cookies.clear()
+    sign_in(client, "xa-b")
+    assert f"0 / {len(world.clusters_b)}" in client.get("/history").text  # its own commune's clusters only
+    mine = client.get(f"/history/airings/{quote(airing_id, safe='')}").text
+    assert COMMUNE_B in mine and f"<td>{COMMUNE_A}</td>" not in mine
