@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, case, distinct, func
+from sqlalchemy import case, distinct, func
 from sqlmodel import Session, select
 
 from broadcast_server.domain.admin_tree import name_sort_key
@@ -42,6 +42,7 @@ from broadcast_server.statistics.figures import (
 from broadcast_server.statistics.grouping import cluster_reporting_units, unit_labels
 from broadcast_server.statistics.periods import day_start, days, local_day
 from broadcast_server.statistics.rollups import (
+    REPORTS_OF_TARGETS,
     airing_meta,
     airing_rows,
     broadcast_meta,
@@ -242,14 +243,7 @@ def recent_airings(
             played,
         )
         .join(ScheduledAiringTarget, ScheduledAiringTarget.airing_id == ScheduledAiring.id)  # type: ignore[arg-type]
-        .join(
-            PlaybackReport,
-            and_(
-                PlaybackReport.command_id == ScheduledAiringTarget.airing_id,
-                PlaybackReport.cluster_id == ScheduledAiringTarget.cluster_id,
-            ),
-            isouter=True,
-        )
+        .join(PlaybackReport, REPORTS_OF_TARGETS, isouter=True)
         .where(ScheduledAiring.start_at <= now)
         .group_by(ScheduledAiring.id, ScheduledAiring.title, ScheduledAiring.start_at, ScheduledAiring.priority)
         .order_by(ScheduledAiring.start_at.desc(), ScheduledAiring.id)  # type: ignore[attr-defined]

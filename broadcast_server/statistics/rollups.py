@@ -123,6 +123,13 @@ def airing_meta(session: Session, airing_ids: Iterable[str]) -> dict[str, Broadc
     return meta
 
 
+# A target's reports: what the cluster sent it said of the airing.
+REPORTS_OF_TARGETS = and_(
+    PlaybackReport.command_id == ScheduledAiringTarget.airing_id,
+    PlaybackReport.cluster_id == ScheduledAiringTarget.cluster_id,
+)
+
+
 def airing_rows(session: Session, airing_ids: Sequence[str]) -> list[DeliveryRow]:
     """Each cluster sent one of these airings, with its outcome folded from all it reported."""
     reports: dict[tuple[str, str], list[ItemReport]] = {}
@@ -136,14 +143,7 @@ def airing_rows(session: Session, airing_ids: Sequence[str]) -> list[DeliveryRow
             PlaybackReport.late_s,
             PlaybackReport.reason,
         )
-        .join(
-            PlaybackReport,
-            and_(
-                PlaybackReport.command_id == ScheduledAiringTarget.airing_id,
-                PlaybackReport.cluster_id == ScheduledAiringTarget.cluster_id,
-            ),
-            isouter=True,
-        )
+        .join(PlaybackReport, REPORTS_OF_TARGETS, isouter=True)
         .where(ScheduledAiringTarget.airing_id.in_(airing_ids))  # type: ignore[attr-defined]
     ):
         listed = reports.setdefault((airing_id, cluster_id), [])
