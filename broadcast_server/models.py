@@ -486,7 +486,7 @@ class ScheduledAiring(SQLModel, table=True):
 
     id: str = _id_column(primary_key=True)
     slot_id: str = _id_column(index=True)  # no foreign key: the airing stays a fact if its slot is replaced
-    position: int  # the item's index in the programme
+    position: int  # the item's index in play order (priority items first), as in the id
     bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
     title: str = Field(sa_type=String(300))
     priority: str = Field(sa_type=String(16))

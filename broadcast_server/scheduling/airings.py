@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from broadcast_server.models import ScheduledAiring, ScheduledAiringTarget
 from broadcast_server.scheduling.windows import ResolvedSlot
 from speaker_agent.playout import Entry
+from speaker_agent.playout.plan import item_order
 from speaker_agent.playout.runner import item_command_id
 
 CHUNK = 500
@@ -41,15 +42,23 @@ def is_airing_id(command_id: str) -> bool:
 
 
 def slot_airings(slot: ResolvedSlot, entries: Iterable[Entry]) -> list[Airing]:
-    """One airing per item of each of the slot's entries; none for a slot whose bulletins are not known."""
+    """One airing per item of each of the slot's entries, numbered in play order (priority items first) as
+    the agent numbers them in its reports; none for a slot whose bulletins are not known."""
     if len(slot.bulletin_ids) != len(slot.items):
         return []
+    order = item_order(slot.items)
     return [
         Airing(
-            item_command_id((entry.id, i)), slot.id, i, slot.bulletin_ids[i], item.title, item.priority, entry.start_at
+            item_command_id((entry.id, i)),
+            slot.id,
+            i,
+            slot.bulletin_ids[k],
+            slot.items[k].title,
+            slot.items[k].priority,
+            entry.start_at,
         )
         for entry in entries
-        for i, item in enumerate(entry.items)
+        for i, k in enumerate(order)
     ]
 
 

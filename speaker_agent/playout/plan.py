@@ -13,7 +13,7 @@ Rules (Thông tư 39/2020/TT-BTTTT priorities, and what radio automation users e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -87,7 +87,13 @@ class Conflict:
 
 def order_items(items: Iterable[Item]) -> tuple[Item, ...]:
     """Priority items first, each tier in programme order (sorted is stable)."""
-    return tuple(sorted(items, key=lambda item: PRIORITY_RANK.get(item.priority, 1)))
+    items = tuple(items)
+    return tuple(items[k] for k in item_order(items))
+
+
+def item_order(items: Sequence[Item]) -> list[int]:
+    """The programme positions of `items` in the order they play: what a report's '#<index>' counts."""
+    return sorted(range(len(items)), key=lambda k: PRIORITY_RANK.get(items[k].priority, 1))
 
 
 def plan(

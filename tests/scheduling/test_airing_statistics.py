@@ -61,12 +61,17 @@ def test_a_pushed_window_records_each_item_and_who_was_sent_it(world, public_url
         column = session.get(ScheduledAiring, COLUMN)
         assert (column.slot_id, column.position, column.start_at) == ("chuyen-doi-so-thu-hai", 0, COLUMN_AT)
         morning = session.exec(
-            select(ScheduledAiring.id)
+            select(ScheduledAiring.id, ScheduledAiring.title, ScheduledAiring.priority)
             .where(ScheduledAiring.slot_id == "sang-hang-ngay", ScheduledAiring.start_at < T1 + timedelta(days=1))
             .order_by(ScheduledAiring.id)
         ).all()
-    # Tuesday 05:30: three items, one airing each.
-    assert morning == [f"sang-hang-ngay@20261123T2230Z#{i}" for i in range(3)]
+    # Tuesday 05:30: three items, one airing each, numbered in play order as the agent numbers them in its
+    # reports: the priority item first.
+    assert morning == [
+        ("sang-hang-ngay@20261123T2230Z#0", "Thông báo của UBND huyện", "priority"),
+        ("sang-hang-ngay@20261123T2230Z#1", "Lời chào buổi sáng", "normal"),
+        ("sang-hang-ngay@20261123T2230Z#2", "Tin nông nghiệp", "normal"),
+    ]
     assert targets(world, "thoi-tiet-ngay-thuong@20261123T0400Z#0") == set(clusters_of(*COASTAL))
 
 
