@@ -19,6 +19,7 @@ from broadcast_server.api import (
     routes_enrol,
     routes_fleet,
     routes_health,
+    routes_schedules,
     routes_statistics,
 )
 from broadcast_server.api.auth import required_principal
@@ -56,6 +57,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         routes_broadcasts,
         routes_fleet,
         routes_health,
+        routes_schedules,
         routes_statistics,
         routes_accounts,
         routes_audit,
