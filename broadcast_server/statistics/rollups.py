@@ -3,9 +3,9 @@
 
 Statistics rollups are recomputed from the raw tables for the broadcasts and scheduled airings that need
 it: broadcasts created and airings due since the last run (with an hour of overlap, for transactions that
-committed late) and those ingest marked dirty because a report changed an outcome. Re-running is always safe: rows are
-replaced, never incremented. Presence rollups cover complete local days only; days already rolled are
-final unless ``refresh_presence_rollups(since=...)`` is asked to redo them.
+committed late) and those ingest marked dirty because a report changed an outcome. Re-running is always
+safe: rows are replaced, never incremented. Presence rollups cover complete local days only; days already
+rolled are final unless ``refresh_presence_rollups(since=...)`` is asked to redo them.
 """
 
 from __future__ import annotations
