@@ -192,7 +192,7 @@ def refresh_rollups(
                 select(ScheduledAiring.id).where(ScheduledAiring.id.in_(chunk), ScheduledAiring.start_at <= now)  # type: ignore[attr-defined]
             )
         )
-    unit_days = rebuild_broadcasts(session, sorted(ids), sorted(airing_ids), late_after_s=late_after_s)
+    unit_days = rebuild_outcomes(session, sorted(ids), sorted(airing_ids), late_after_s=late_after_s)
     for chunk in _chunks([b for b, _ in dirty]):
         # Only what we read: a mark ingest set after our read stays for the next run.
         marked = {b: at for b, at in dirty if b in set(chunk)}
@@ -208,7 +208,7 @@ def refresh_rollups(
     return RefreshResult(len(ids) + len(airing_ids), unit_days)
 
 
-def rebuild_broadcasts(
+def rebuild_outcomes(
     session: Session,
     broadcast_ids: Sequence[str],
     airing_ids: Sequence[str] = (),
