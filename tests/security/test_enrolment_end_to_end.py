@@ -183,3 +183,7 @@ async def test_enrol_connect_reuse_revoke(tmp_path, sqlite_fleet, mosquitto_fact
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(5)
+        # Shown by pytest only when the test failed: what the server and the broker said.
+        server_output = server.stdout.read().decode(errors="replace") if server.stdout else ""
+        print("--- bcast server output (tail) ---", server_output[-6000:], sep="\n")
+        print("--- mosquitto log (tail) ---", broker.log()[-4000:], sep="\n")
