@@ -66,7 +66,6 @@ class Runtime:
                 window=timedelta(hours=s.schedule_window_h),
                 poll_s=self.push_poll_s,
                 is_leader=self.leadership.check,
-                watch_other_replicas=not self.leadership.single_server,
             )
             self.pusher.start()
             # In a thread: resending waits for the broker's acknowledgements.

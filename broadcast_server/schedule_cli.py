@@ -8,7 +8,9 @@ from pathlib import Path
 import typer
 
 app = typer.Typer()
-schedule_app = typer.Typer(help="Lịch phát: áp dụng tệp lịch, xuất lịch, xem trước.", no_args_is_help=True)
+schedule_app = typer.Typer(
+    help="Lịch phát: áp dụng tệp lịch, hủy khung giờ, xuất lịch, xem trước.", no_args_is_help=True
+)
 app.add_typer(schedule_app, name="schedule")
 
 EXIT_BAD_FILE = 2
@@ -92,6 +94,55 @@ def apply_command(
                 )
                 raise typer.Exit(EXIT_CONFLICTS)
             out.print(f"{file.name}: thêm {result.created}, sửa {result.updated}, giữ nguyên {result.unchanged}.")
+
+
+@schedule_app.command("cancel")
+def cancel_command(
+    slot_id: str = typer.Argument(..., help="Mã khung giờ (slot) trong tệp lịch, ví dụ chuyen-doi-so-thu-hai."),
+    yes: bool = typer.Option(False, "--yes", help="Không hỏi lại."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Cơ sở dữ liệu (mặc định: BCAST_DATABASE_URL)."
+    ),
+) -> None:
+    """Hủy một khung giờ phát: các buổi chưa phát bị gỡ khỏi cụm loa (máy chủ đang chạy gửi lại trong vài giây).
+
+    Buổi đã phát vẫn được tính trong thống kê. Áp dụng lại tệp lịch còn khung giờ này sẽ khôi phục nó.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from broadcast_server.accounts.principal import CLI_PRINCIPAL
+    from broadcast_server.db.open import open_database
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.models import Programme, Slot
+    from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot, slot_reach
+    from broadcast_server.scheduling.recurrence import LOCAL_TZ
+
+    out, err = Console(), Console(stderr=True)
+    with open_database(database_url) as (_settings, engine):
+        if not yes:
+            with session_scope(engine) as session:
+                slot = session.get(Slot, slot_id)
+                if slot is not None and slot.cancelled_at is None:
+                    programme = session.get(Programme, slot.programme_id)
+                    title = programme.title if programme else slot.programme_id
+                    reached = len(slot_reach(session, slot).reached)
+                    if not typer.confirm(f"Hủy khung giờ {slot_id} ({title}, {reached} cụm loa)?"):
+                        raise typer.Exit(1)
+        try:
+            with session_scope(engine) as session:
+                cancelled = cancel_slot(session, slot_id, principal=CLI_PRINCIPAL)
+        except SlotNotFound:
+            err.print(f"[bold red]Không có khung giờ[/] {escape(slot_id)!r} (xem mã bằng: bcast schedule export).")
+            raise typer.Exit(2) from None
+        except SlotAlreadyCancelled as exc:
+            when = exc.cancelled_at.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
+            err.print(f"Khung giờ {escape(slot_id)} đã bị hủy lúc {when}; không đổi gì.")
+            raise typer.Exit(1) from None
+    out.print(
+        f"Đã hủy khung giờ {escape(slot_id)} ({escape(cancelled.title)}, {cancelled.clusters} cụm loa). "
+        "Máy chủ đang chạy sẽ gửi lịch mới cho các cụm loa trong vài giây."
+    )
 
 
 @schedule_app.command("export")

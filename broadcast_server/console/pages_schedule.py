@@ -1,24 +1,36 @@
-"""Lịch phát: the week calendar of the stored schedule, and the form that schedules an approved bulletin."""
+"""Lịch phát: the week calendar of the stored schedule, the form that schedules an approved bulletin, and a
+slot's page, where it can be cancelled."""
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import select
 
 from broadcast_server.accounts.principal import Action, Principal
-from broadcast_server.accounts.scope import OutOfScope, visible_cluster_ids
+from broadcast_server.accounts.scope import OutOfScope, target_outside_scope, visible_cluster_ids
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
-from broadcast_server.console.access import ConsolePrincipal, PageForbidden, allowed
+from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
+from broadcast_server.console.slot_view import SlotView, next_airings, repetition_vi
 from broadcast_server.console.templating import page
 from broadcast_server.console.upcoming import airings
 from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI, week_days, week_start
+from broadcast_server.models import Programme, ProgrammeItem, Slot
+from broadcast_server.scheduling.cancel import (
+    SlotAlreadyCancelled,
+    SlotNotFound,
+    cancel_refusal,
+    cancel_slot,
+    slot_reach,
+)
+from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
 from broadcast_server.scheduling.single_slot import WEEKDAYS, SingleSlotError, SingleSlotRequest, schedule_bulletin
 from broadcast_server.statistics.periods import LOCAL_TZ, day_start, local_day
@@ -185,3 +197,87 @@ def schedule_save(
     return RedirectResponse(
         f"/schedule?week={monday.isoformat()}&day={(first_day - monday).days}&saved=1", status_code=303
     )
+
+
+def _slot_in_view(session: SessionDep, principal: Principal, slot_id: str) -> Slot:
+    """The slot, if it reaches (or names) a part of the caller's scope; otherwise the page is not theirs."""
+    slot = session.get(Slot, slot_id)
+    if slot is None:
+        raise PageNotFound("Không có khung giờ phát này.")
+    visible = visible_cluster_ids(session, principal)
+    if visible is not None:
+        reach = slot_reach(session, slot)
+        named_inside = target_outside_scope(session, principal, reach.unit_ids, reach.cluster_ids) is None
+        if not (reach.reached & visible) and not (named_inside and (reach.unit_ids or reach.cluster_ids)):
+            raise PageForbidden("Khung giờ này không phát ở địa bàn của bạn.")
+    return slot
+
+
+@router.get("/schedule/slots/{slot_id}")
+def slot_page(
+    request: Request,
+    slot_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: ConsolePrincipal,
+    cancelled: int = 0,
+) -> Response:
+    """A slot: what it airs, when, where; the next airings; 'Hủy khung giờ' for those who may."""
+    slot = _slot_in_view(session, principal, slot_id)
+    programme = session.get(Programme, slot.programme_id)
+    items = session.exec(
+        select(ProgrammeItem.title, ProgrammeItem.priority)
+        .where(ProgrammeItem.programme_id == slot.programme_id)
+        .order_by(ProgrammeItem.position)  # type: ignore[arg-type]
+    ).all()
+    reach = slot_reach(session, slot)
+    target = target_spec(slot.target)
+    first_day, at = date.fromisoformat(slot.start_date), time.fromisoformat(slot.start_time)
+    until = date.fromisoformat(slot.until) if slot.until else None
+    view = SlotView(
+        id=slot.id,
+        title=programme.title if programme else slot.programme_id,
+        repetition=repetition_vi(slot.rule),
+        first_local=datetime.combine(first_day, at, LOCAL_TZ),
+        until=until,
+        layer=slot.layer,
+        items=tuple((title, priority) for title, priority in items),
+        units=target.units,
+        clusters=target.clusters,
+        groups=target.groups,
+        reached=len(reach.reached),
+        upcoming=() if slot.cancelled_at else tuple(next_airings(slot.rule, first_day, at, until, runtime.clock.now())),
+        cancelled_at=slot.cancelled_at,
+    )
+    can_cancel = (
+        slot.cancelled_at is None
+        and principal.can(Action.SCHEDULE)
+        and cancel_refusal(session, principal, slot.id, reach) is None
+    )
+    return page(
+        request,
+        "slot.html",
+        title=view.title,
+        slot=view,
+        can_cancel=can_cancel,
+        flash="Đã hủy khung giờ này. Các cụm loa nhận lịch mới trong vài giây." if cancelled else None,
+    )
+
+
+@router.post("/schedule/slots/{slot_id}/cancel")
+def slot_cancel(
+    request: Request, slot_id: str, session: SessionDep, runtime: RuntimeDep, principal: Scheduler
+) -> Response:
+    _slot_in_view(session, principal, slot_id)
+    try:
+        cancel_slot(session, slot_id, principal=principal, now=runtime.clock.now(), ip=client_ip(request))
+    except SlotNotFound as exc:
+        raise PageNotFound("Không có khung giờ phát này.") from exc
+    except OutOfScope as exc:
+        raise PageForbidden("Khung giờ này phát cả ngoài địa bàn của bạn: chỉ cấp trên được hủy.") from exc
+    except SlotAlreadyCancelled:
+        return RedirectResponse(f"/schedule/slots/{slot_id}", status_code=303)
+    session.commit()
+    if runtime.pusher is not None:
+        runtime.pusher.poke()  # the clusters drop its airings now, not at the next hourly push
+    return RedirectResponse(f"/schedule/slots/{slot_id}?cancelled=1", status_code=303)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from speaker_agent.playout.store import entry_to_message
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=48)
+REVISION_CHECK_S = 2.0  # how soon a change saved by another process reaches the clusters
 # A window with less than half its length left is sent again, extended.
 # A new window still holds the last hour's airings, so one that is playing (or queued behind another)
 # when the window is replaced carries on; the agent keeps its record of what it already played.
@@ -148,16 +150,19 @@ class SchedulePusher:
         window: timedelta = WINDOW,
         poll_s: float = 1.0,
         is_leader: Callable[[], bool] = lambda: True,
-        watch_other_replicas: bool = False,
+        watch_revision: bool = True,
+        revision_check_s: float = REVISION_CHECK_S,
     ) -> None:
-        """With replicas, only the leader pushes (`is_leader`), and `watch_other_replicas` makes it notice
-        schedule changes saved through another replica, whose poke does not reach this one."""
+        """With replicas, only the leader pushes (`is_leader`). `watch_revision` makes it notice, within
+        `revision_check_s`, schedule changes that no poke announced: saved by `bcast schedule apply` or
+        `cancel` in another process, or through another replica."""
         self.engine, self.publisher, self.public_url, self.now = engine, publisher, public_url, now
         self.interval = interval
         self.window = window
         self.poll_s = poll_s
         self.is_leader = is_leader
-        self.watch_other_replicas = watch_other_replicas
+        self.watch_revision = watch_revision
+        self.revision_check_s = revision_check_s
         self.pushes = 0
         self._poke = threading.Event()
         self._stop = threading.Event()
@@ -177,18 +182,22 @@ class SchedulePusher:
     def _run(self) -> None:
         next_at: datetime | None = None
         seen: tuple | None = None
+        check_at = 0.0  # monotonic time of the next revision check
         while not self._stop.is_set():
             if not self.is_leader():
                 next_at = None  # push at once if this replica takes the lead
                 self._poke.wait(self.poll_s)
                 continue
             now = self.now()
-            if self.watch_other_replicas:
+            if self.watch_revision and time.monotonic() >= check_at:
+                check_at = time.monotonic() + self.revision_check_s
                 revision = _safe_revision(self.engine)
                 if revision is not None and revision != seen:
                     seen, next_at = revision, None
             if self._poke.is_set() or next_at is None or now >= next_at:
                 self._poke.clear()
+                if self.watch_revision:  # what this push sends is seen: no second push for the same change
+                    seen = _safe_revision(self.engine) or seen
                 try:
                     self.pushes += push_schedules(self.engine, self.publisher, self.public_url, now, window=self.window)
                 except Exception:  # keep pushing later; a broken push must not stop the server

@@ -102,3 +102,61 @@ def test_bad_schedules_are_refused_with_reasons(client, engine, runtime, world):
     assert no_days.status_code == 422 and "hãy chọn các ngày" in no_days.text
     with Session(engine) as session:
         assert session.exec(select(Slot)).all() == []
+
+
+def _save_weekly(client, engine, csrf, bulletin, units, monday):
+    saved = client.post(
+        "/schedule/new",
+        data=_form(csrf, bulletin, monday, "17:00", units, "accept", repeat="weekly", weekdays=["MO", "TH"]),
+    )
+    assert saved.status_code == 303, saved.text
+    with Session(engine) as session:
+        return session.exec(select(Slot).order_by(Slot.created_at.desc())).first().id
+
+
+def test_a_slot_page_and_who_may_cancel_it(client, engine, runtime, world):
+    monday = date.today() - timedelta(days=date.today().weekday()) + timedelta(days=7)
+    column = make_bulletin(runtime, world.commune_a, status="approved", title="Chuyển đổi số xã A")
+    district_wide = make_bulletin(runtime, world.district_id, status="approved", title="Bản tin huyện")
+    csrf = sign_in(client, "duyet")
+    commune_slot = _save_weekly(client, engine, csrf, column, [world.commune_a], monday)
+    district_slot = _save_weekly(client, engine, csrf, district_wide, [world.commune_a, world.commune_b], monday)
+
+    week = client.get(f"/schedule?week={monday.isoformat()}").text
+    assert f'href="/schedule/slots/{commune_slot}"' in week and f'href="/schedule/slots/{district_slot}"' in week
+    shown = client.get(f"/schedule/slots/{commune_slot}")
+    assert shown.status_code == 200
+    assert "Hằng tuần: Thứ Hai, Thứ Năm" in shown.text and "Chuyển đổi số xã A" in shown.text
+    assert f"<strong>{len(world.clusters_a)}</strong> cụm loa" in shown.text
+    assert shown.text.count("17:00 ") >= 5  # the next five airings, local time
+    assert "Hủy khung giờ này" in shown.text
+
+    # Commune B's broadcaster: commune A's slot is none of its business; the district's it may read.
+    client.cookies.clear()
+    csrf = sign_in(client, "xa-b")
+    assert client.get(f"/schedule/slots/{commune_slot}").status_code == 403
+    page_b = client.get(f"/schedule/slots/{district_slot}")
+    assert page_b.status_code == 200 and "Hủy khung giờ này" not in page_b.text
+    assert client.post(f"/schedule/slots/{district_slot}/cancel", data={"csrf_token": csrf}).status_code == 403
+
+    # Commune A's approver may cancel its commune's slot, not the district's (it reaches commune B too).
+    client.cookies.clear()
+    csrf = sign_in(client, "duyet-a")
+    assert "Hủy khung giờ này" not in client.get(f"/schedule/slots/{district_slot}").text
+    refused = client.post(f"/schedule/slots/{district_slot}/cancel", data={"csrf_token": csrf})
+    assert refused.status_code == 403 and "chỉ cấp trên được hủy" in refused.text
+    cancelled = client.post(f"/schedule/slots/{commune_slot}/cancel", data={"csrf_token": csrf})
+    assert cancelled.status_code == 303 and cancelled.headers["location"].endswith("?cancelled=1")
+    after = client.get(cancelled.headers["location"]).text
+    assert "Đã hủy lúc" in after and "Hủy khung giờ này" not in after and "Các buổi sắp tới" not in after
+    again = client.post(f"/schedule/slots/{commune_slot}/cancel", data={"csrf_token": csrf})
+    assert again.status_code == 303 and "cancelled=1" not in again.headers["location"]
+
+    with Session(engine) as session:
+        slots = {s.id: s for s in session.exec(select(Slot))}
+        assert slots[commune_slot].cancelled_at is not None and slots[district_slot].cancelled_at is None
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "schedule.cancel")).all()
+        assert [(e.object_id, e.actor) for e in audit] == [(commune_slot, "duyet-a")]
+    week = client.get(f"/schedule?week={monday.isoformat()}").text
+    assert "Chuyển đổi số xã A" not in week and "Bản tin huyện" in week
+    assert client.get("/schedule/slots/no-such-slot").status_code == 404
