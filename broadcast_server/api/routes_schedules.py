@@ -1,15 +1,17 @@
 """/api/v1/schedules: the stored schedule as a schedule file, its slots, what a cluster will play when.
 
-Slots are written with schedule files (`bcast schedule apply`) and the console, which tell a file's problems
-in Vietnamese to the people who write them; the API lists them and cancels one.
+Whole programmes are written with schedule files (`bcast schedule apply`), which tell a file's problems in
+Vietnamese to the people who write them. The API schedules one approved bulletin (the console's form, with
+the same conflict check), lists the slots and cancels one.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlmodel import select
 
@@ -17,10 +19,12 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.accounts.scope import OutOfScope, cluster_in_scope
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
+from broadcast_server.api.schemas import RowId
 from broadcast_server.models import Cluster, Programme, Slot
 from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot, slot_reach
 from broadcast_server.scheduling.export import export_schedule
 from broadcast_server.scheduling.preview import preview
+from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
 from speaker_agent.playout.runner import item_command_id
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -68,6 +72,87 @@ def _slot_out(session, slot: Slot) -> SlotOut:
         clusters=len(slot_reach(session, slot).reached),
         cancelled_at=slot.cancelled_at,
     )
+
+
+class SlotCreate(BaseModel):
+    bulletin_id: str = Field(min_length=1, max_length=64, description="An approved, non-emergency bulletin.")
+    start_date: date = Field(description="Local date (Asia/Ho_Chi_Minh) of the first airing.")
+    start_time: time = Field(description="Local time, HH:MM (seconds are dropped).")
+    weekdays: list[Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]] = Field(
+        default_factory=list, max_length=7, description="Weekly on these days; empty: once."
+    )
+    until: date | None = Field(default=None, description="Last local day of a weekly slot.")
+    layer: Literal["background", "insert"] = "background"
+    unit_ids: list[RowId] = Field(min_length=1, max_length=10_000, description="Units whose clusters play it.")
+    accept_conflicts: bool = Field(default=False, description="Save even if it overlaps other slots.")
+    dry_run: bool = Field(default=False, description="Check and report conflicts; save nothing.")
+
+
+class ConflictOut(BaseModel):
+    first_slot: str
+    second_slot: str
+    rule: str = Field(description="What the clusters' planner does about the overlap.")
+    clusters: int
+    first_at: datetime
+    overlap_s: float
+
+
+class SlotCreated(BaseModel):
+    applied: bool = Field(description="False for a dry run, or when conflicts were found and not accepted.")
+    slot: SlotOut | None
+    clusters: int = Field(description="Clusters the target reaches.")
+    conflicts: list[ConflictOut]
+
+
+@router.post(
+    "/slots",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SlotCreated,
+    responses={200: {"model": SlotCreated}, 403: {}, 409: {"model": SlotCreated}, 422: {}},
+)
+def create_slot(
+    body: SlotCreate, session: SessionDep, runtime: RuntimeDep, principal: Scheduler, request: Request
+) -> SlotCreated | JSONResponse:
+    """Schedule one approved bulletin once or weekly on units of the caller's scope, as the console's form does.
+
+    201 saved; 200 a dry run; 409 overlaps with other slots, not saved unless accept_conflicts (the answer
+    lists them with the rule the clusters will apply); 422 with every problem found; 403 out of scope.
+    """
+    slot_request = SingleSlotRequest(
+        bulletin_id=body.bulletin_id,
+        start_date=body.start_date,
+        start_time=body.start_time.replace(second=0, microsecond=0, tzinfo=None),
+        unit_ids=tuple(dict.fromkeys(body.unit_ids)),
+        weekdays=tuple(dict.fromkeys(body.weekdays)),
+        until=body.until,
+        layer=body.layer,
+    )
+    try:
+        result = schedule_bulletin(
+            session,
+            slot_request,
+            public_url=runtime.settings.public_url,
+            principal=principal,
+            now=runtime.clock.now(),
+            accept_conflicts=body.accept_conflicts,
+            dry_run=body.dry_run,
+            ip=client_ip(request),
+        )
+    except OutOfScope as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    except SingleSlotError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    conflicts = [ConflictOut(**vars(c)) for c in result.conflicts]
+    if not result.applied:
+        answer = SlotCreated(applied=False, slot=None, clusters=result.clusters, conflicts=conflicts)
+        code = status.HTTP_200_OK if body.dry_run else status.HTTP_409_CONFLICT
+        return JSONResponse(answer.model_dump(mode="json"), status_code=code)
+    session.commit()
+    if runtime.pusher is not None:
+        runtime.pusher.poke()
+    slot = session.get(Slot, result.slot_id)
+    assert slot is not None
+    return SlotCreated(applied=True, slot=_slot_out(session, slot), clusters=result.clusters, conflicts=conflicts)
 
 
 @router.get("/slots", response_model=list[SlotOut])

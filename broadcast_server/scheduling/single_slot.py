@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from sqlmodel import Session, select
 
 from broadcast_server.accounts.principal import Principal
-from broadcast_server.accounts.scope import OutOfScope, common_unit, target_outside_scope
+from broadcast_server.accounts.scope import OutOfScope, common_unit, target_outside_scope, unit_in_scope
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
 from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus, Priority, Programme, ProgrammeItem, Slot
@@ -27,12 +27,21 @@ WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # RFC 5545 day codes, Mon
 LAYERS = ("background", "insert")
 
 
-class SingleSlotError(ValueError):
-    """A scheduling request that cannot be honoured; `problems` lists each, in Vietnamese, for the form."""
+@dataclass(frozen=True)
+class SlotProblem:
+    """One reason a request cannot be honoured: in Vietnamese for the console, in English for the API."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    vi: str
+    en: str
+
+
+class SingleSlotError(ValueError):
+    """A scheduling request that cannot be honoured; `problems` in Vietnamese (the form), `problems_en` (the API)."""
+
+    def __init__(self, problems: list[SlotProblem]) -> None:
+        self.problems = [p.vi for p in problems]
+        self.problems_en = [p.en for p in problems]
+        super().__init__("; ".join(self.problems_en))
 
 
 @dataclass(frozen=True)
@@ -60,29 +69,48 @@ def rule_for(weekdays: tuple[str, ...]) -> str | None:
 
 
 def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple[Bulletin, AudioAsset]:
-    problems = []
+    problems: list[SlotProblem] = []
     bulletin = session.get(Bulletin, request.bulletin_id)
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin and bulletin.audio_asset_id else None
     if bulletin is None:
-        problems.append("không có bản tin này")
+        problems.append(SlotProblem("không có bản tin này", f"bulletin {request.bulletin_id!r} does not exist"))
     elif bulletin.status != BulletinStatus.APPROVED:
-        problems.append("chỉ lên lịch được bản tin đã duyệt")
+        problems.append(
+            SlotProblem(
+                "chỉ lên lịch được bản tin đã duyệt",
+                f"bulletin is {bulletin.status}: only approved ones can be scheduled",
+            )
+        )
     elif bulletin.priority == Priority.EMERGENCY:
-        problems.append("tin khẩn cấp không lên lịch: hãy dùng “Phát khẩn cấp”")
+        problems.append(
+            SlotProblem(
+                "tin khẩn cấp không lên lịch: hãy dùng “Phát khẩn cấp”",
+                "an emergency bulletin is not scheduled: send it as an emergency broadcast",
+            )
+        )
     elif asset is None:
-        problems.append("bản tin chưa có âm thanh")
+        problems.append(SlotProblem("bản tin chưa có âm thanh", "bulletin has no audio yet"))
     unknown = [d for d in request.weekdays if d not in WEEKDAYS]
     if unknown:
-        problems.append(f"ngày trong tuần không hợp lệ: {', '.join(unknown)}")
+        problems.append(
+            SlotProblem(
+                f"ngày trong tuần không hợp lệ: {', '.join(unknown)}",
+                f"unknown weekdays {', '.join(unknown)}: use {','.join(WEEKDAYS)}",
+            )
+        )
     if request.layer not in LAYERS:
-        problems.append("lớp phát không hợp lệ")
+        problems.append(SlotProblem("lớp phát không hợp lệ", f"layer must be one of {', '.join(LAYERS)}"))
     if not request.unit_ids:
-        problems.append("hãy chọn ít nhất một địa bàn")
+        problems.append(SlotProblem("hãy chọn ít nhất một địa bàn", "give at least one unit id"))
     if request.until is not None and request.until < request.start_date:
-        problems.append("ngày kết thúc phải sau ngày bắt đầu")
+        problems.append(SlotProblem("ngày kết thúc phải sau ngày bắt đầu", "until must not be before the start date"))
     first = datetime.combine(request.start_date, request.start_time, LOCAL_TZ)
     if not request.weekdays and first <= now:
-        problems.append("giờ phát đã qua: hãy chọn một thời điểm sắp tới")
+        problems.append(
+            SlotProblem(
+                "giờ phát đã qua: hãy chọn một thời điểm sắp tới", "the start time has passed: choose one to come"
+            )
+        )
     if problems:
         raise SingleSlotError(problems)
     assert bulletin is not None and asset is not None
@@ -103,6 +131,9 @@ def schedule_bulletin(
     """Check, then (unless dry_run, or conflicts not accepted) store the bulletin's programme and slot."""
     now = now or utcnow()
     if principal is not None:
+        bulletin = session.get(Bulletin, request.bulletin_id)
+        if bulletin is not None and not unit_in_scope(session, principal, bulletin.owner_unit_id):
+            raise OutOfScope(f"bulletin {request.bulletin_id!r} belongs to a unit outside your scope")
         refusal = target_outside_scope(session, principal, request.unit_ids, ())
         if refusal:
             raise OutOfScope(refusal)
@@ -110,7 +141,7 @@ def schedule_bulletin(
     units = load_units(session)
     missing = [u for u in request.unit_ids if u not in units]
     if missing:
-        raise SingleSlotError([f"không có địa bàn {u}" for u in missing])
+        raise SingleSlotError([SlotProblem(f"không có địa bàn {u}", f"unit {u} does not exist") for u in missing])
     path_of = {unit_id: path for path, unit_id in unit_paths(units).items()}
     target = TargetSpec(units=tuple(path_of[u] for u in request.unit_ids))
     from broadcast_server.domain.targeting import resolve_target

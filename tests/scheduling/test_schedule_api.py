@@ -1,13 +1,16 @@
-"""The schedule through the API, read-only: the stored schedule as a file, and one cluster's preview."""
+"""The schedule through the API: the stored schedule as a file, one cluster's preview, and scheduling one bulletin."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from sqlmodel import select
 
 from broadcast_server.db.session import session_scope
+from broadcast_server.models import AdminUnit, AuditEntry, Bulletin, Slot
+from broadcast_server.scheduling.recurrence import LOCAL_TZ
 from broadcast_server.scheduling.schedule_file import parse_schedule_yaml
 
 MONDAY = {"start": "2026-11-23T00:00:00+07:00", "end": "2026-11-24T00:00:00+07:00"}
@@ -91,3 +94,128 @@ def test_unknown_and_out_of_scope_clusters(api, world, clusters_of) -> None:
     assert api.get(preview_url(clusters_of("Xã Bình Châu")[0]), headers=mine).status_code == 403
     api.headers.pop("Authorization")
     assert api.get("/api/v1/schedules").status_code == 401
+
+
+def _next_monday() -> date:
+    today = datetime.now(LOCAL_TZ).date()
+    return today + timedelta(days=7 - today.weekday())
+
+
+def _column_bulletin(world) -> str:
+    with session_scope(world) as session:
+        return session.exec(select(Bulletin.id).where(Bulletin.title == "Chuyển đổi số")).first()
+
+
+def _unit(world, name: str) -> int:
+    with session_scope(world) as session:
+        return session.exec(select(AdminUnit.id).where(AdminUnit.name == name)).one()
+
+
+def _slots(world) -> set[str]:
+    with session_scope(world) as session:
+        return set(session.exec(select(Slot.id)))
+
+
+def test_schedule_an_approved_bulletin_with_its_conflicts(api, world, clusters_of) -> None:
+    monday, hai = _next_monday(), _unit(world, "Xã Bình Hải")
+    body = {
+        "bulletin_id": _column_bulletin(world),
+        "start_date": monday.isoformat(),
+        "start_time": "17:15",
+        "weekdays": ["MO"],
+        "unit_ids": [hai],
+    }
+    before = _slots(world)
+    checked = api.post("/api/v1/schedules/slots", json={**body, "dry_run": True})
+    assert checked.status_code == 200, checked.text
+    answer = checked.json()
+    assert (answer["applied"], answer["slot"], answer["clusters"]) == (False, None, len(clusters_of("Xã Bình Hải")))
+    clash = {(c["first_slot"], c["rule"]) for c in answer["conflicts"]} | {
+        (c["second_slot"], c["rule"]) for c in answer["conflicts"]
+    }
+    assert ("chuyen-doi-so-thu-hai", "the later entry is queued and starts when the earlier one ends") in clash
+    refused = api.post("/api/v1/schedules/slots", json=body)
+    assert refused.status_code == 409
+
+    def without_new_id(conflicts: list[dict]) -> list[tuple]:  # each attempt names its unsaved slot afresh
+        return [
+            (c["rule"], c["clusters"], c["first_at"], {c["first_slot"], c["second_slot"]} & before) for c in conflicts
+        ]
+
+    assert without_new_id(refused.json()["conflicts"]) == without_new_id(answer["conflicts"])
+    assert _slots(world) == before  # nothing saved until the conflicts are accepted
+
+    saved = api.post("/api/v1/schedules/slots", json={**body, "accept_conflicts": True})
+    assert saved.status_code == 201, saved.text
+    slot = saved.json()["slot"]
+    assert _slots(world) == before | {slot["id"]}
+    assert (slot["rule"], slot["start_time"], slot["clusters"]) == ("FREQ=WEEKLY;BYDAY=MO", "17:15", answer["clusters"])
+    assert slot["target"]["units"] == ["Quảng Ngãi/Bình Sơn/Xã Bình Hải"]
+    week = {"start": f"{monday}T00:00:00+07:00", "end": f"{monday + timedelta(days=1)}T00:00:00+07:00"}
+    plays = api.get(preview_url(clusters_of("Xã Bình Hải")[0], **week)).json()
+    assert slot["id"] in {p["slot_id"] for p in plays}
+    with session_scope(world) as session:
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "schedule.create")).one()
+        assert (audit.object_id, audit.via) == (slot["id"], "token")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"start_date": "2020-01-06", "weekdays": []}, 422, "the start time has passed"),
+        ({"bulletin_id": "khong-co"}, 422, "does not exist"),
+        ({"weekdays": ["MON"]}, 422, "MO"),  # refused by the schema
+        ({"start_time": "25:00"}, 422, "time"),
+        ({"unit_ids": []}, 422, "at least 1"),
+        ({"layer": "overlay"}, 422, "background"),
+        ({"until": "2020-01-01"}, 422, "until must not be before the start date"),
+        ({"unit_ids": [987654]}, 422, "unit 987654 does not exist"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong_in_english(api, world, change, status, says) -> None:
+    body = {
+        "bulletin_id": _column_bulletin(world),
+        "start_date": _next_monday().isoformat(),
+        "start_time": "19:00",
+        "weekdays": ["MO"],
+        "unit_ids": [_unit(world, "Xã Bình Hải")],
+        **change,
+    }
+    before = _slots(world)
+    response = api.post("/api/v1/schedules/slots", json=body)
+    assert response.status_code == status and says in response.text, response.text
+    assert _slots(world) == before
+
+
+def test_scheduling_stays_in_the_callers_area(api, world, audio_dir) -> None:
+    from broadcast_server.accounts.principal import Role
+    from broadcast_server.accounts.service import create_user, issue_token
+    from broadcast_server.services.bulletins import create_text_bulletin
+
+    hai, chau = _unit(world, "Xã Bình Hải"), _unit(world, "Xã Bình Châu")
+    with session_scope(world) as session:
+        user = create_user(
+            session, username="duyet-hai", password="mat-khau-dai-du-16", role=Role.APPROVER, scope_unit_id=hai
+        )
+        token, _ = issue_token(session, user.id, name="api")
+        theirs = create_text_bulletin(
+            session, audio_dir, title="Thông báo xã Bình Châu", text="Kính gửi bà con.", owner_unit_id=chau
+        )
+        theirs.status = "approved"
+        mine = create_text_bulletin(
+            session, audio_dir, title="Thông báo xã Bình Hải", text="Kính gửi bà con.", owner_unit_id=hai
+        )
+        mine.status = "approved"
+        ids = theirs.id, mine.id
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"start_date": _next_monday().isoformat(), "start_time": "19:30", "accept_conflicts": True}
+    elsewhere = api.post(
+        "/api/v1/schedules/slots", headers=headers, json={**body, "bulletin_id": ids[1], "unit_ids": [chau]}
+    )
+    assert elsewhere.status_code == 403 and "outside your scope" in elsewhere.text
+    borrowed = api.post(
+        "/api/v1/schedules/slots", headers=headers, json={**body, "bulletin_id": ids[0], "unit_ids": [hai]}
+    )
+    assert borrowed.status_code == 403 and "belongs to a unit outside your scope" in borrowed.text
+    own = api.post("/api/v1/schedules/slots", headers=headers, json={**body, "bulletin_id": ids[1], "unit_ids": [hai]})
+    assert own.status_code == 201, own.text
