@@ -90,3 +90,54 @@ async def test_schedule_window_plays_as_previewed_and_from_disk_while_offline(tm
     # QoS 1 across a link drop may deliver a report twice (the server keeps it once, by id), but there is
     # never a second report for the same outcome.
     assert len({r["id"] for r in received}) == len({(r["command_id"], r["status"]) for r in received})
+
+
+async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, audio_server, topic_root):
+    """What a cancelled slot does on the cluster: the next window no longer holds its airing, so it never plays
+    and is not reported missed either; the airing that stays plays."""
+    url, sha, size = audio_server.add("c.mp3", b"ID3" + bytes(1000))
+    ref = AudioRef(url, sha, size, 30.0)
+    kept = Entry("chieu@1", T0 + timedelta(minutes=2), "Chiều", (Item("c", ref),))
+    cancelled = Entry("cds@1", T0 + timedelta(minutes=5), "Chuyển đổi số", (Item("d", ref),))
+    clock = AcceleratedClock(T0, SPEED)
+    player = SimulatedPlayer(clock=clock, cluster_id="c-x")
+    received: list[dict] = []
+    tap = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:6]}")
+    tap.on_message = lambda c, u, m: received.append(json.loads(m.payload)) if m.topic.endswith("/report") else None
+    tap.connect("127.0.0.1", 1883)
+    tap.subscribe(f"{topic_root}/#", qos=1)
+    tap.loop_start()
+    topic = Topics(topic_root).for_cluster("c-x", Channel.COMMAND)
+    config = AgentConfig(cluster_id="c-x", data_dir=tmp_path / "agent", topic_root=topic_root)
+
+    async def applied(version: int) -> None:
+        for _ in range(300):
+            if any(r["status"] == "applied" and f"v{version}" in r["reason"] for r in received):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"window v{version} was never applied")
+
+    try:
+        async with httpx.AsyncClient() as http:
+            agent = Agent(config, http=http, player=player, clock=clock)
+            await agent.start()
+            await asyncio.wait_for(agent.subscribed.wait(), 10)
+            first = schedule_command(1, [kept, cancelled], T0 + timedelta(hours=1), clock.now())
+            tap.publish(topic, json.dumps(first), qos=1)
+            await applied(1)
+            second = schedule_command(2, [kept], T0 + timedelta(hours=1), clock.now())
+            tap.publish(topic, json.dumps(second), qos=1)
+            await applied(2)
+            await asyncio.sleep(clock.wall_seconds(30 * 60))  # past both, and past the 15 minutes of lateness
+            for _ in range(300):
+                if any(r["status"] == "played" for r in received):
+                    break
+                await asyncio.sleep(0.02)
+            await agent.stop()
+    finally:
+        tap.loop_stop()
+        tap.disconnect()
+    assert [r.broadcast_id for r in player.log] == ["chieu@1"]
+    outcomes = [(r["command_id"], r["status"]) for r in received]
+    assert ("chieu@1#0", "played") in outcomes
+    assert [o for o in outcomes if o[0].startswith("cds@1")] == []  # neither played nor reported missed
