@@ -217,6 +217,17 @@ def test_broadcaster_to_approver_to_loudspeakers_in_chromium(stage):
             page.wait_for_url("**/schedule?*saved=1")
             assert TITLE in page.locator(".day.selected").inner_text()
             camera.shoot(page, "lich-phat-tuan")
+            week_url = page.url
+            # The airing opens its slot; the approver cancels it there (the console's confirm accepted).
+            page.click(f".day.selected a:has-text('{TITLE}')")
+            page.wait_for_url("**/schedule/slots/*")
+            assert "Các buổi sắp tới" in page.content()
+            camera.shoot(page, "khung-gio")
+            page.click("button:has-text('Hủy khung giờ này')")
+            page.wait_for_url("**/schedule/slots/*?cancelled=1")
+            assert "Đã hủy lúc" in page.content() and "Hủy khung giờ này" not in page.content()
+            page.goto(week_url)
+            assert TITLE not in page.locator(".day.selected").inner_text()
             page.goto(f"{base}/bulletins/{bulletin_id}")
             page.check(f"fieldset.targets label:has-text('{COMMUNE_A}') input")
             camera.shoot(page, "ban-tin-da-duyet")
