@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 20_000  # measured: an unbounded paho queue silently lost messages past 65,535 in flight
-MAX_INFLIGHT = 1_000
+# No in-flight window of our own (0 = unlimited; MAX_QUEUED still bounds what is outstanding): with one,
+# paho walks the window at every PUBACK to find the next queued message, which costs most when a dispatch
+# runs late (bench/publish_window.py). The broker acknowledges QoS 1 at once anyway.
+MAX_INFLIGHT = 0
 # Messages held for the ingest worker while the database is away (~1 kB each). When full, heartbeats are
 # dropped (the next one says the same) and paho's thread waits for room for the rest: the broker then keeps
 # them in this client's persistent session (mosquitto: up to max_queued_messages) instead of us losing them.
