@@ -11,14 +11,23 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
 
 from broadcast_server.accounts.principal import Action, Principal
-from broadcast_server.accounts.scope import OutOfScope, target_outside_scope, visible_cluster_ids
+from broadcast_server.accounts.scope import OutOfScope, visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
 from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
-from broadcast_server.console.slot_view import SlotView, next_airings, repetition_vi
+from broadcast_server.console.slot_view import (
+    ACTIVE,
+    SlotRow,
+    SlotView,
+    next_airings,
+    places_of,
+    repetition_vi,
+    slot_state,
+    slot_visible,
+)
 from broadcast_server.console.templating import page
 from broadcast_server.console.upcoming import airings
 from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI, week_days, week_start
@@ -26,6 +35,7 @@ from broadcast_server.models import Programme, ProgrammeItem, Slot
 from broadcast_server.scheduling.cancel import (
     SlotAlreadyCancelled,
     SlotNotFound,
+    TargetIndex,
     cancel_refusal,
     cancel_slot,
     slot_reach,
@@ -204,13 +214,49 @@ def _slot_in_view(session: SessionDep, principal: Principal, slot_id: str) -> Sl
     slot = session.get(Slot, slot_id)
     if slot is None:
         raise PageNotFound("Không có khung giờ phát này.")
-    visible = visible_cluster_ids(session, principal)
-    if visible is not None:
-        reach = slot_reach(session, slot)
-        named_inside = target_outside_scope(session, principal, reach.unit_ids, reach.cluster_ids) is None
-        if not (reach.reached & visible) and not (named_inside and (reach.unit_ids or reach.cluster_ids)):
+    visible_units = visible_unit_ids(session, principal)
+    if visible_units is not None:
+        visible = visible_cluster_ids(session, principal)
+        if not slot_visible(slot_reach(session, slot), visible_units, visible):
             raise PageForbidden("Khung giờ này không phát ở địa bàn của bạn.")
     return slot
+
+
+@router.get("/schedule/slots")
+def slot_list(
+    request: Request, session: SessionDep, runtime: RuntimeDep, principal: ConsolePrincipal, show: str = "active"
+) -> Response:
+    """Every slot of the user's area: how it repeats, where, how many clusters; the ended and cancelled on demand."""
+    index = TargetIndex.load(session)
+    visible_units = visible_unit_ids(session, principal)
+    visible = visible_cluster_ids(session, principal)
+    titles = dict(session.exec(select(Programme.id, Programme.title)).all())
+    now = runtime.clock.now()
+    rows = []
+    for slot in session.exec(select(Slot).order_by(Slot.start_time, Slot.id)):  # type: ignore[arg-type]
+        reach = index.reach(slot)
+        if not slot_visible(reach, visible_units, visible):
+            continue
+        start = date.fromisoformat(slot.start_date), time.fromisoformat(slot.start_time)
+        first_local = datetime.combine(*start, LOCAL_TZ)
+        until = date.fromisoformat(slot.until) if slot.until else None
+        state = slot_state(slot.rule, first_local, until, slot.cancelled_at is not None, now)
+        target = target_spec(slot.target)
+        if show != "all" and state != ACTIVE:
+            continue
+        rows.append(
+            SlotRow(
+                id=slot.id,
+                title=titles.get(slot.programme_id, slot.programme_id),
+                repetition=repetition_vi(slot.rule),
+                first_local=first_local,
+                until=until,
+                places=places_of(target.units, target.groups, target.clusters),
+                reached=len(reach.reached),
+                state=state,
+            )
+        )
+    return page(request, "slots.html", title="Các khung giờ phát", rows=rows, show_all=show == "all")
 
 
 @router.get("/schedule/slots/{slot_id}")

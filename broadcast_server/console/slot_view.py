@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI
+from broadcast_server.scheduling.cancel import SlotReach
 from broadcast_server.scheduling.recurrence import LOCAL_TZ, InvalidRule, local_start, occurrences
 
 DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+ACTIVE, ENDED, CANCELLED = "Đang áp dụng", "Đã kết thúc", "Đã hủy"
 LOOKAHEAD = timedelta(days=400)
 
 
@@ -57,3 +59,44 @@ class SlotView:
     reached: int
     upcoming: tuple[datetime, ...]
     cancelled_at: datetime | None
+
+
+def slot_visible(reach: SlotReach, visible_units: set[int] | None, visible_clusters: set[str] | None) -> bool:
+    """Whether a user of that scope sees the slot: it plays on one of their clusters, or names only their area."""
+    if visible_units is None or visible_clusters is None:
+        return True
+    if reach.reached & visible_clusters:
+        return True
+    named = bool(reach.unit_ids or reach.cluster_ids)
+    return named and set(reach.unit_ids) <= visible_units and set(reach.cluster_ids) <= visible_clusters
+
+
+def slot_state(rule: str | None, first_local: datetime, until: date | None, cancelled: bool, now: datetime) -> str:
+    """'Đã hủy', 'Đã kết thúc' (a single airing past, or past its last day) or 'Đang áp dụng'."""
+    if cancelled:
+        return CANCELLED
+    today = now.astimezone(LOCAL_TZ).date()
+    if (rule is None and first_local <= now) or (until is not None and until < today):
+        return ENDED
+    return ACTIVE
+
+
+@dataclass(frozen=True)
+class SlotRow:
+    id: str
+    title: str
+    repetition: str
+    first_local: datetime
+    until: date | None
+    places: tuple[str, ...]  # "Xã Bình Hải", "nhóm ven-bien", "cụm loa X"
+    reached: int
+    state: str
+
+
+def places_of(units: tuple[str, ...], groups: tuple[str, ...], clusters: tuple[str, ...]) -> tuple[str, ...]:
+    """A target in a few words: each unit by its own name (the last part of its path), then groups and clusters."""
+    return (
+        *(path.split("/")[-1].strip() for path in units),
+        *(f"nhóm {g}" for g in groups),
+        *(f"cụm loa {c}" for c in clusters),
+    )

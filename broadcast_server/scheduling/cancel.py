@@ -7,6 +7,7 @@ what it names. An item playing at that moment plays to its end: the agent drops 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from broadcast_server.accounts.principal import Principal
 from broadcast_server.accounts.scope import OutOfScope, common_unit, target_outside_scope
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
+from broadcast_server.domain.targeting import UnitRef
 from broadcast_server.models import Programme, Slot, TargetGroup
 from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.schedule_file import TargetSpec
@@ -52,26 +54,42 @@ class CancelledSlot:
     cancelled_at: datetime
 
 
+@dataclass(frozen=True)
+class TargetIndex:
+    """The tree, the clusters and the named groups, loaded once to resolve many slots' targets."""
+
+    units: Mapping[int, UnitRef]
+    paths: Mapping[str, int]
+    cluster_units: Mapping[str, int]
+    groups: Mapping[str, TargetSpec]
+
+    @classmethod
+    def load(cls, session: Session) -> TargetIndex:
+        units = load_units(session)
+        groups = {g.name: target_spec(g.target) for g in session.exec(select(TargetGroup))}
+        return cls(units, unit_paths(units), load_cluster_units(session), groups)
+
+    def reach(self, slot: Slot) -> SlotReach:
+        """What a slot targets, for scope checks: a name the tree no longer knows is left out."""
+        target = target_spec(slot.target)
+        named = [target, *(self.groups[name] for name in target.groups if name in self.groups)]
+        unit_ids = [self.paths[key] for spec in named for key in _unit_keys(spec) if key in self.paths]
+        cluster_ids = [c for spec in named for c in spec.clusters]
+        reached = resolve(
+            target,
+            f"slot {slot.id}",
+            units=self.units,
+            paths=self.paths,
+            cluster_units=self.cluster_units,
+            groups=self.groups,
+            problems=[],
+        )
+        return SlotReach(tuple(dict.fromkeys(unit_ids)), tuple(dict.fromkeys(cluster_ids)), reached)
+
+
 def slot_reach(session: Session, slot: Slot) -> SlotReach:
-    """What a slot targets, for scope checks: a name the tree no longer knows is left out."""
-    units = load_units(session)
-    paths = unit_paths(units)
-    cluster_units = load_cluster_units(session)
-    groups = {g.name: target_spec(g.target) for g in session.exec(select(TargetGroup))}
-    target = target_spec(slot.target)
-    named = [target, *(groups[name] for name in target.groups if name in groups)]
-    unit_ids = [paths[key] for spec in named for key in _unit_keys(spec) if key in paths]
-    cluster_ids = [c for spec in named for c in spec.clusters]
-    reached = resolve(
-        target,
-        f"slot {slot.id}",
-        units=units,
-        paths=paths,
-        cluster_units=cluster_units,
-        groups=groups,
-        problems=[],
-    )
-    return SlotReach(tuple(dict.fromkeys(unit_ids)), tuple(dict.fromkeys(cluster_ids)), reached)
+    """What one slot targets (loads the tree; use TargetIndex for many)."""
+    return TargetIndex.load(session).reach(slot)
 
 
 def _unit_keys(spec: TargetSpec) -> list[str]:

@@ -284,6 +284,7 @@ PHONE_PAGES = [
     ("/review", "duyet-tin"),
     ("/schedule", "lich-phat"),
     ("/schedule/new", "len-lich"),
+    ("/schedule/slots?show=all", "khung-gio-phat"),
     ("/fleet", "cum-loa"),
     ("/history", "lich-su-phat"),
     ("/reports", "bao-cao"),

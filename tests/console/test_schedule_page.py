@@ -160,3 +160,26 @@ def test_a_slot_page_and_who_may_cancel_it(client, engine, runtime, world):
     week = client.get(f"/schedule?week={monday.isoformat()}").text
     assert "Chuyển đổi số xã A" not in week and "Bản tin huyện" in week
     assert client.get("/schedule/slots/no-such-slot").status_code == 404
+
+
+def test_the_list_of_slots_in_the_users_area(client, engine, runtime, world):
+    monday = date.today() - timedelta(days=date.today().weekday()) + timedelta(days=7)
+    column = make_bulletin(runtime, world.commune_a, status="approved", title="Chuyên mục xã A")
+    notice = make_bulletin(runtime, world.commune_b, status="approved", title="Thông báo xã B")
+    csrf = sign_in(client, "duyet")
+    weekly_a = _save_weekly(client, engine, csrf, column, [world.commune_a], monday)
+    once_b = client.post("/schedule/new", data=_form(csrf, notice, monday, "09:00", [world.commune_b], "accept"))
+    assert once_b.status_code == 303
+    client.post(f"/schedule/slots/{weekly_a}/cancel", data={"csrf_token": csrf})
+
+    assert 'href="/schedule/slots"' in client.get("/schedule").text
+    active = client.get("/schedule/slots")
+    assert active.status_code == 200
+    assert "Thông báo xã B" in active.text and "Một lần" in active.text and "Chuyên mục xã A" not in active.text
+    every = client.get("/schedule/slots?show=all").text
+    assert "Chuyên mục xã A" in every and "Hằng tuần: Thứ Hai, Thứ Năm" in every and "Đã hủy" in every
+
+    client.cookies.clear()
+    sign_in(client, "xa-a")  # commune A's broadcaster: its commune's slot only, never commune B's
+    mine = client.get("/schedule/slots?show=all").text
+    assert "Chuyên mục xã A" in mine and "Thông báo xã B" not in mine
