@@ -1,8 +1,8 @@
 """/api/v1/schedules: the stored schedule as a schedule file, its slots, what a cluster will play when.
 
-Whole programmes are written with schedule files (`bcast schedule apply`), which tell a file's problems in
-Vietnamese to the people who write them. The API schedules one approved bulletin (the console's form, with
-the same conflict check), lists the slots and cancels one.
+Schedule files are applied as `bcast schedule apply` does (POST, text items only, by accounts without an
+area limit), one approved bulletin is scheduled as the console's form does, slots are listed and cancelled.
+Problems are told in English here, in Vietnamese in the CLI and the console.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlmodel import select
@@ -20,15 +20,19 @@ from broadcast_server.accounts.scope import OutOfScope, cluster_in_scope
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
+from broadcast_server.audit.log import record
 from broadcast_server.models import Cluster, Programme, Slot
+from broadcast_server.scheduling.apply import apply_schedule
 from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot, slot_reach
 from broadcast_server.scheduling.export import export_schedule
 from broadcast_server.scheduling.preview import preview
+from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
 from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
 from speaker_agent.playout.runner import item_command_id
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 MAX_PREVIEW = timedelta(days=31)
+MAX_SCHEDULE_FILE_BYTES = 1_000_000  # the example week is 5 kB
 Scheduler = Annotated[Principal, Depends(require(Action.SCHEDULE))]
 
 
@@ -153,6 +157,111 @@ def create_slot(
     slot = session.get(Slot, result.slot_id)
     assert slot is not None
     return SlotCreated(applied=True, slot=_slot_out(session, slot), clusters=result.clusters, conflicts=conflicts)
+
+
+class ScheduleApplied(BaseModel):
+    applied: bool = Field(description="False for a dry run, or when conflicts were found and not accepted.")
+    created: int
+    updated: int
+    unchanged: int
+    conflicts: list[ConflictOut]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ScheduleApplied,
+    responses={200: {"model": ScheduleApplied}, 403: {}, 409: {"model": ScheduleApplied}, 413: {}, 422: {}},
+)
+def apply_file(
+    body: Annotated[bytes, Body(media_type="application/yaml", description="A schedule file (docs/scheduling.md).")],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Scheduler,
+    request: Request,
+    dry_run: bool = False,
+    accept_conflicts: bool = False,
+) -> ScheduleApplied | JSONResponse:
+    """Apply a schedule file as `bcast schedule apply` does: all of it or nothing, conflicts before saving.
+
+    201 something changed; 200 a dry run or nothing to change; 409 overlapping programmes, nothing saved
+    unless accept_conflicts; 422 every problem, each with its place in the file; 403 for an account limited
+    to an area (a file may change any programme, group or slot). Items are text only: an `audio_file` is
+    read from the server's own disk, so such files are applied there with the CLI.
+    """
+    if principal.scope_unit_id is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "a schedule file may change any programme, group and slot: only an account without an area limit "
+            "may apply one; schedule a bulletin in your area with POST /api/v1/schedules/slots",
+        )
+    if len(body) > MAX_SCHEDULE_FILE_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"a schedule file is at most {MAX_SCHEDULE_FILE_BYTES} bytes"
+        )
+    try:
+        spec = parse_schedule_yaml(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, ["the file is not UTF-8 text"]) from None
+    except ScheduleFileError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.problems_en) from None
+    on_disk = [
+        f"programmes[{i}].items[{j}].audio_file: audio files are read from the server's disk; apply this file "
+        "there with `bcast schedule apply`"
+        for i, programme in enumerate(spec.programmes)
+        for j, item in enumerate(programme.items)
+        if item.audio_file is not None
+    ]
+    if on_disk:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, on_disk)
+    settings = runtime.settings
+    try:
+        result = apply_schedule(
+            session,
+            spec,
+            audio_dir=settings.audio_dir,
+            base_dir=settings.audio_dir,  # unused: no item names a file
+            public_url=settings.public_url,
+            now=runtime.clock.now(),
+            voice=settings.tts_voice,
+            target_lufs=settings.target_lufs,
+            accept_conflicts=accept_conflicts,
+            dry_run=dry_run,
+        )
+    except ScheduleFileError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.problems_en) from None
+    answer = ScheduleApplied(
+        applied=result.applied,
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        conflicts=[ConflictOut(**vars(c)) for c in result.conflicts],
+    )
+    if not result.applied:
+        code = status.HTTP_200_OK if dry_run else status.HTTP_409_CONFLICT
+        return JSONResponse(answer.model_dump(mode="json"), status_code=code)
+    if not (result.created or result.updated):
+        session.commit()
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+    record(
+        session,
+        principal=principal,
+        action="schedule.apply",
+        object_type="schedule_file",
+        object_id="api",
+        detail={
+            "bytes": len(body),
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "conflicts": len(result.conflicts),
+        },
+        ip=client_ip(request),
+    )
+    session.commit()
+    if runtime.pusher is not None:
+        runtime.pusher.poke()
+    return answer
 
 
 @router.get("/slots", response_model=list[SlotOut])

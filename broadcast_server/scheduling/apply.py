@@ -26,6 +26,7 @@ from broadcast_server.models import (
     TargetGroup,
 )
 from broadcast_server.scheduling.catalog import audio_url, load_resolved_slots
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.schedule_file import ItemSpec, ScheduleFileError, ScheduleSpec
 from broadcast_server.scheduling.targets import resolve, unit_paths
 from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
@@ -84,7 +85,7 @@ def apply_schedule(
     units = load_units(session)
     paths = unit_paths(units)
     cluster_units = load_cluster_units(session)
-    problems: list[str] = []
+    problems: list[Problem] = []
     clusters_of = {
         slot.id: resolve(
             slot.target,
@@ -132,7 +133,7 @@ def _render_items(
     from audio.tts.engine import TtsError
 
     out: dict[str, list[RenderedItem]] = {}
-    problems = []
+    problems: list[Problem] = []
     for i, programme in enumerate(spec.programmes):
         for j, item in enumerate(programme.items):
             where = f"programmes[{i}].items[{j}]"
@@ -150,7 +151,7 @@ def _render_items(
                     staging.replace(final)
                     result = dataclasses.replace(result, path=final)
             except (AudioError, TtsError, OSError) as exc:
-                problems.append(f"{where}: không tạo được âm thanh: {exc}")
+                problems.append(Problem(where, f"không tạo được âm thanh: {exc}", f"cannot make its audio: {exc}"))
                 continue
             asset = store_rendered(session, audio_dir, result)
             out.setdefault(programme.id, []).append(RenderedItem(item, asset))

@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from sqlmodel import Session, select
 
 from broadcast_server.models import AudioAsset, Bulletin, Programme, ProgrammeItem, Slot, TargetGroup
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.schedule_file import TargetSpec
 from broadcast_server.scheduling.targets import resolve, unit_paths
 from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
@@ -43,7 +44,7 @@ def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]
     programmes = {p.id: p for p in session.exec(select(Programme))}
     slots = []
     for slot in session.exec(select(Slot).where(Slot.cancelled_at.is_(None)).order_by(Slot.id)):  # type: ignore[union-attr]
-        problems: list[str] = []
+        problems: list[Problem] = []
         clusters = resolve(
             target_spec(slot.target),
             f"slot {slot.id}",

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
 
 SCHEDULE_FILE_VERSION = 1
@@ -27,11 +28,14 @@ ON_INTERRUPT = ("resume", "restart", "drop")
 
 
 class ScheduleFileError(ValueError):
-    """A schedule file that cannot be applied; `problems` lists each as 'place: message' in Vietnamese."""
+    """A schedule file that cannot be applied: `problems` as 'place: message' in Vietnamese (CLI, console),
+    `problems_en` the same in English (API, logs)."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+    def __init__(self, problems: list[Problem]) -> None:
+        self.found = problems
+        self.problems = [str(p) for p in problems]
+        self.problems_en = [p.english for p in problems]
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -86,21 +90,36 @@ def parse_schedule_yaml(text: str) -> ScheduleSpec:
     except Exception as exc:  # noqa: BLE001
         # Not only YAMLError: PyYAML's constructors raise ValueError ("2024-02-30", "!!float abc", 5000 digits),
         # AttributeError ("!!timestamp 25:00"), RecursionError (deep nesting)...
-        raise ScheduleFileError([f"tệp không phải YAML hợp lệ: {exc}"]) from None
+        raise ScheduleFileError([Problem("", f"tệp không phải YAML hợp lệ: {exc}", f"not valid YAML: {exc}")]) from None
     return parse_schedule(document)
 
 
 def parse_schedule(document: Any) -> ScheduleSpec:
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not isinstance(document, dict):
-        raise ScheduleFileError(["tệp lịch phải là một bảng YAML có các khóa version, programmes, slots"])
+        raise ScheduleFileError(
+            [
+                Problem(
+                    "",
+                    "tệp lịch phải là một bảng YAML có các khóa version, programmes, slots",
+                    "a schedule file is a YAML mapping with the keys version, programmes, slots",
+                )
+            ]
+        )
     if document.get("version") != SCHEDULE_FILE_VERSION:
-        problems.append(f"version: phải là {SCHEDULE_FILE_VERSION}")
+        problems.append(Problem("version", f"phải là {SCHEDULE_FILE_VERSION}", f"must be {SCHEDULE_FILE_VERSION}"))
     unknown = set(document) - {"version", "timezone", "programmes", "groups", "slots"}
     if unknown:
-        problems.append(f"khóa không được hỗ trợ: {', '.join(sorted(map(str, unknown)))}")
+        names = ", ".join(sorted(map(str, unknown)))
+        problems.append(Problem("", f"khóa không được hỗ trợ: {names}", f"unsupported keys: {names}"))
     if document.get("timezone", "Asia/Ho_Chi_Minh") != "Asia/Ho_Chi_Minh":
-        problems.append("timezone: lịch dùng giờ Việt Nam (Asia/Ho_Chi_Minh)")
+        problems.append(
+            Problem(
+                "timezone",
+                "lịch dùng giờ Việt Nam (Asia/Ho_Chi_Minh)",
+                "schedules are in Vietnam's time (Asia/Ho_Chi_Minh)",
+            )
+        )
 
     programmes = tuple(
         _programme(p, f"programmes[{i}]", problems) for i, p in enumerate(_list(document, "programmes", problems))
@@ -109,100 +128,139 @@ def parse_schedule(document: Any) -> ScheduleSpec:
     groups_raw = document.get("groups") or {}
     groups: dict[str, TargetSpec] = {}
     if not isinstance(groups_raw, dict):
-        problems.append("groups: phải là bảng tên nhóm → đích phát")
+        problems.append(Problem("groups", "phải là bảng tên nhóm → đích phát", "must map group names to targets"))
     else:
         for name, raw in groups_raw.items():
             if not isinstance(name, str) or not ID_PATTERN.match(name):
-                problems.append(f"groups.{name}: tên nhóm chỉ gồm chữ thường không dấu, số và '-'")
+                problems.append(
+                    Problem(
+                        f"groups.{name}",
+                        "tên nhóm chỉ gồm chữ thường không dấu, số và '-'",
+                        "a group name has lower-case ASCII letters, digits and '-' only",
+                    )
+                )
             groups[str(name)] = _target(raw, f"groups.{name}", problems, allow_groups=False)
     slots = tuple(_slot(s, f"slots[{i}]", problems) for i, s in enumerate(_list(document, "slots", problems)))
     _unique([s.id for s in slots], "slots", problems)
     known = {p.id for p in programmes}
     for i, slot in enumerate(slots):
         if slot.programme and slot.programme not in known:
-            problems.append(f"slots[{i}].programme: không có chương trình {slot.programme!r}")
+            problems.append(
+                Problem(
+                    f"slots[{i}].programme",
+                    f"không có chương trình {slot.programme!r}",
+                    f"no programme {slot.programme!r}",
+                )
+            )
         for group in slot.target.groups:
             if group not in groups:
-                problems.append(f"slots[{i}].target.groups: không có nhóm {group!r}")
+                problems.append(Problem(f"slots[{i}].target.groups", f"không có nhóm {group!r}", f"no group {group!r}"))
     if problems:
         raise ScheduleFileError(problems)
     return ScheduleSpec(programmes, slots, groups)
 
 
-def _list(document: dict, key: str, problems: list[str]) -> list[Any]:
+def _list(document: dict, key: str, problems: list[Problem]) -> list[Any]:
     value = document.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.append(f"{key}: phải là một danh sách")
+        problems.append(Problem(key, "phải là một danh sách", "must be a list"))
         return []
     return value
 
 
-def _unique(ids: list[str], where: str, problems: list[str]) -> None:
+def _unique(ids: list[str], where: str, problems: list[Problem]) -> None:
     seen: set[str] = set()
     for value in ids:
         if value in seen:
-            problems.append(f"{where}: mã {value!r} bị lặp")
+            problems.append(Problem(where, f"mã {value!r} bị lặp", f"id {value!r} appears twice"))
         seen.add(value)
 
 
-def _id(raw: dict, where: str, problems: list[str], pattern: re.Pattern[str] = ID_PATTERN) -> str:
+def _id(raw: dict, where: str, problems: list[Problem], pattern: re.Pattern[str] = ID_PATTERN) -> str:
     value = raw.get("id")
     if not isinstance(value, str) or not pattern.match(value):
         limit = 40 if pattern is SLOT_ID_PATTERN else 64
-        problems.append(f"{where}.id: cần mã gồm chữ thường không dấu, số và '-' (tối đa {limit} ký tự)")
+        problems.append(
+            Problem(
+                f"{where}.id",
+                f"cần mã gồm chữ thường không dấu, số và '-' (tối đa {limit} ký tự)",
+                f"needs an id of lower-case ASCII letters, digits and '-' (at most {limit} characters)",
+            )
+        )
         return ""
     return value
 
 
-def _text(raw: dict, key: str, where: str, problems: list[str], *, required: bool, limit: int = 300) -> str | None:
+def _text(raw: dict, key: str, where: str, problems: list[Problem], *, required: bool, limit: int = 300) -> str | None:
     value = raw.get(key)
     if value is None:
         if required:
-            problems.append(f"{where}.{key}: bắt buộc")
+            problems.append(Problem(f"{where}.{key}", "bắt buộc", "required"))
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        problems.append(f"{where}.{key}: cần chuỗi không rỗng, tối đa {limit} ký tự")
+        problems.append(
+            Problem(
+                f"{where}.{key}",
+                f"cần chuỗi không rỗng, tối đa {limit} ký tự",
+                f"needs a non-empty string of at most {limit} characters",
+            )
+        )
         return None
     return value.strip()
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, english: bool = False) -> str:
     """A short view of a wrong value: YAML aliases can nest a list a billion elements deep, never repr it whole."""
     if isinstance(value, (str, int, float, bool)):
-        text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "một số quá lớn"
+        huge = "a number too large" if english else "một số quá lớn"
+        text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else huge
         return text if len(text) <= 80 else text[:77] + "..."
-    return f"giá trị kiểu {type(value).__name__}"
+    return f"a value of type {type(value).__name__}" if english else f"giá trị kiểu {type(value).__name__}"
 
 
-def _choice(raw: dict, key: str, choices: tuple[str, ...], default: str, where: str, problems: list[str]) -> str:
+def _choice(raw: dict, key: str, choices: tuple[str, ...], default: str, where: str, problems: list[Problem]) -> str:
     value = raw.get(key, default)
     if value not in choices:
-        extra = " (bản tin khẩn cấp không xếp lịch: phát ngay bằng lệnh khẩn cấp)" if value == "emergency" else ""
-        problems.append(f"{where}.{key}: {_shown(value)} không hợp lệ, chọn một trong {', '.join(choices)}{extra}")
+        emergency = value == "emergency"
+        extra = " (bản tin khẩn cấp không xếp lịch: phát ngay bằng lệnh khẩn cấp)" if emergency else ""
+        extra_en = " (an emergency is not scheduled: send it as an emergency broadcast)" if emergency else ""
+        problems.append(
+            Problem(
+                f"{where}.{key}",
+                f"{_shown(value)} không hợp lệ, chọn một trong {', '.join(choices)}{extra}",
+                f"{_shown(value, english=True)} is not valid, choose one of {', '.join(choices)}{extra_en}",
+            )
+        )
         return default
     return value
 
 
-def _programme(raw: Any, where: str, problems: list[str]) -> ProgrammeSpec:
+def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
     if not isinstance(raw, dict):
-        problems.append(f"{where}: phải là một bảng")
+        problems.append(Problem(where, "phải là một bảng", "must be a mapping"))
         return ProgrammeSpec("", "", ())
     items = []
     raw_items = raw.get("items")
     if not isinstance(raw_items, list) or not raw_items:
-        problems.append(f"{where}.items: cần ít nhất một mục")
+        problems.append(Problem(f"{where}.items", "cần ít nhất một mục", "needs at least one item"))
         raw_items = []
     for j, item in enumerate(raw_items):
         here = f"{where}.items[{j}]"
         if not isinstance(item, dict):
-            problems.append(f"{here}: phải là một bảng")
+            problems.append(Problem(here, "phải là một bảng", "must be a mapping"))
             continue
         text = _text(item, "text", here, problems, required=False, limit=20_000)
         audio_file = _text(item, "audio_file", here, problems, required=False, limit=500)
         if (text is None) == (audio_file is None):
-            problems.append(f"{here}: cần đúng một trong hai: text (đọc bằng máy) hoặc audio_file (tệp âm thanh)")
+            problems.append(
+                Problem(
+                    here,
+                    "cần đúng một trong hai: text (đọc bằng máy) hoặc audio_file (tệp âm thanh)",
+                    "needs exactly one of text (read by text-to-speech) or audio_file",
+                )
+            )
         items.append(
             ItemSpec(
                 title=_text(item, "title", here, problems, required=True) or "",
@@ -220,56 +278,85 @@ def _programme(raw: Any, where: str, problems: list[str]) -> ProgrammeSpec:
     )
 
 
-def _target(raw: Any, where: str, problems: list[str], *, allow_groups: bool = True) -> TargetSpec:
+def _target(raw: Any, where: str, problems: list[Problem], *, allow_groups: bool = True) -> TargetSpec:
     if not isinstance(raw, dict):
-        problems.append(f"{where}: cần bảng với units, clusters{' hoặc groups' if allow_groups else ''}")
+        problems.append(
+            Problem(
+                where,
+                f"cần bảng với units, clusters{' hoặc groups' if allow_groups else ''}",
+                f"needs a mapping of units, clusters{' or groups' if allow_groups else ''}",
+            )
+        )
         return TargetSpec()
     keys = {"units", "clusters"} | ({"groups"} if allow_groups else set())
     unknown = set(raw) - keys
     if unknown:
-        problems.append(f"{where}: khóa không được hỗ trợ: {', '.join(sorted(map(str, unknown)))}")
+        names = ", ".join(sorted(map(str, unknown)))
+        problems.append(Problem(where, f"khóa không được hỗ trợ: {names}", f"unsupported keys: {names}"))
     values: dict[str, tuple[str, ...]] = {}
     for key in keys:
         value = raw.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            problems.append(f"{where}.{key}: cần danh sách chuỗi")
+            problems.append(Problem(f"{where}.{key}", "cần danh sách chuỗi", "needs a list of strings"))
             value = []
         values[key] = tuple(v.strip() for v in value)
     target = TargetSpec(values["units"], values["clusters"], values.get("groups", ()))
     if not (target.units or target.clusters or target.groups):
-        problems.append(f"{where}: đích phát trống")
+        problems.append(Problem(where, "đích phát trống", "the target is empty"))
     return target
 
 
-def _slot(raw: Any, where: str, problems: list[str]) -> SlotSpec:
+def _slot(raw: Any, where: str, problems: list[Problem]) -> SlotSpec:
     if not isinstance(raw, dict):
-        problems.append(f"{where}: phải là một bảng")
+        problems.append(Problem(where, "phải là một bảng", "must be a mapping"))
         return SlotSpec("", "", date(2000, 1, 1), time(0), TargetSpec())
     start = raw.get("start")
     start_time = time(0)
     if not isinstance(start, str) or not TIME_PATTERN.match(start):
-        problems.append(f'{where}.start: cần giờ dạng HH:MM theo giờ Việt Nam, ví dụ "05:30"')
+        problems.append(
+            Problem(
+                f"{where}.start",
+                'cần giờ dạng HH:MM theo giờ Việt Nam, ví dụ "05:30"',
+                'needs a time as HH:MM in Vietnam\'s time, e.g. "05:30"',
+            )
+        )
     else:
         hours, minutes = map(int, start.split(":"))
         start_time = time(hours, minutes)
     start_date = _date(raw.get("from"), f"{where}.from", problems, required=True) or date(2000, 1, 1)
     until = _date(raw.get("until"), f"{where}.until", problems, required=False)
     if until is not None and until < start_date:
-        problems.append(f"{where}.until: trước ngày bắt đầu")
+        problems.append(Problem(f"{where}.until", "trước ngày bắt đầu", "is before the first date"))
     rule = raw.get("rule")
     if rule is not None:
         if not isinstance(rule, str):
-            problems.append(f"{where}.rule: cần chuỗi RRULE, ví dụ FREQ=WEEKLY;BYDAY=MO")
+            problems.append(
+                Problem(
+                    f"{where}.rule",
+                    "cần chuỗi RRULE, ví dụ FREQ=WEEKLY;BYDAY=MO",
+                    "needs an RRULE string, e.g. FREQ=WEEKLY;BYDAY=MO",
+                )
+            )
             rule = None
         else:
             try:
                 check_rule(rule)
             except InvalidRule as exc:
-                problems.append(f"{where}.rule: quy tắc lặp không hợp lệ ({exc})")
+                problems.append(
+                    Problem(
+                        f"{where}.rule", f"quy tắc lặp không hợp lệ ({exc})", f"not a valid recurrence rule ({exc})"
+                    )
+                )
                 rule = None
             if rule is not None and until is not None:
                 if "UNTIL=" in rule.upper() or "COUNT=" in rule.upper():
-                    problems.append(f"{where}: dùng until hoặc UNTIL/COUNT trong rule, không dùng cả hai")
+                    problems.append(
+                        Problem(
+                            where,
+                            "dùng until hoặc UNTIL/COUNT trong rule, không dùng cả hai",
+                            "use until or UNTIL/COUNT in the rule, not both",
+                        )
+                    )
     return SlotSpec(
         id=_id(raw, where, problems, SLOT_ID_PATTERN),
         programme=_text(raw, "programme", where, problems, required=True, limit=64) or "",
@@ -282,10 +369,10 @@ def _slot(raw: Any, where: str, problems: list[str]) -> SlotSpec:
     )
 
 
-def _date(value: Any, where: str, problems: list[str], *, required: bool) -> date | None:
+def _date(value: Any, where: str, problems: list[Problem], *, required: bool) -> date | None:
     if value is None:
         if required:
-            problems.append(f"{where}: bắt buộc (ngày dạng YYYY-MM-DD)")
+            problems.append(Problem(where, "bắt buộc (ngày dạng YYYY-MM-DD)", "required (a date as YYYY-MM-DD)"))
         return None
     if isinstance(value, date):
         return value
@@ -294,5 +381,5 @@ def _date(value: Any, where: str, problems: list[str], *, required: bool) -> dat
             return date.fromisoformat(value)
         except ValueError:
             pass
-    problems.append(f"{where}: cần ngày dạng YYYY-MM-DD")
+    problems.append(Problem(where, "cần ngày dạng YYYY-MM-DD", "needs a date as YYYY-MM-DD"))
     return None

@@ -18,6 +18,7 @@ from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
 from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus, Priority, Programme, ProgrammeItem, Slot
 from broadcast_server.scheduling.apply import ConflictNotice, RenderedItem, schedule_conflicts
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
 from broadcast_server.scheduling.schedule_file import ItemSpec, ProgrammeSpec, ScheduleSpec, SlotSpec, TargetSpec
 from broadcast_server.scheduling.targets import unit_paths
@@ -27,20 +28,12 @@ WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # RFC 5545 day codes, Mon
 LAYERS = ("background", "insert")
 
 
-@dataclass(frozen=True)
-class SlotProblem:
-    """One reason a request cannot be honoured: in Vietnamese for the console, in English for the API."""
-
-    vi: str
-    en: str
-
-
 class SingleSlotError(ValueError):
     """A scheduling request that cannot be honoured; `problems` in Vietnamese (the form), `problems_en` (the API)."""
 
-    def __init__(self, problems: list[SlotProblem]) -> None:
-        self.problems = [p.vi for p in problems]
-        self.problems_en = [p.en for p in problems]
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = [str(p) for p in problems]
+        self.problems_en = [p.english for p in problems]
         super().__init__("; ".join(self.problems_en))
 
 
@@ -69,46 +62,49 @@ def rule_for(weekdays: tuple[str, ...]) -> str | None:
 
 
 def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple[Bulletin, AudioAsset]:
-    problems: list[SlotProblem] = []
+    problems: list[Problem] = []
     bulletin = session.get(Bulletin, request.bulletin_id)
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin and bulletin.audio_asset_id else None
     if bulletin is None:
-        problems.append(SlotProblem("không có bản tin này", f"bulletin {request.bulletin_id!r} does not exist"))
+        problems.append(Problem("", "không có bản tin này", f"bulletin {request.bulletin_id!r} does not exist"))
     elif bulletin.status != BulletinStatus.APPROVED:
         problems.append(
-            SlotProblem(
+            Problem(
+                "",
                 "chỉ lên lịch được bản tin đã duyệt",
                 f"bulletin is {bulletin.status}: only approved ones can be scheduled",
             )
         )
     elif bulletin.priority == Priority.EMERGENCY:
         problems.append(
-            SlotProblem(
+            Problem(
+                "",
                 "tin khẩn cấp không lên lịch: hãy dùng “Phát khẩn cấp”",
                 "an emergency bulletin is not scheduled: send it as an emergency broadcast",
             )
         )
     elif asset is None:
-        problems.append(SlotProblem("bản tin chưa có âm thanh", "bulletin has no audio yet"))
+        problems.append(Problem("", "bản tin chưa có âm thanh", "bulletin has no audio yet"))
     unknown = [d for d in request.weekdays if d not in WEEKDAYS]
     if unknown:
         problems.append(
-            SlotProblem(
+            Problem(
+                "",
                 f"ngày trong tuần không hợp lệ: {', '.join(unknown)}",
                 f"unknown weekdays {', '.join(unknown)}: use {','.join(WEEKDAYS)}",
             )
         )
     if request.layer not in LAYERS:
-        problems.append(SlotProblem("lớp phát không hợp lệ", f"layer must be one of {', '.join(LAYERS)}"))
+        problems.append(Problem("", "lớp phát không hợp lệ", f"layer must be one of {', '.join(LAYERS)}"))
     if not request.unit_ids:
-        problems.append(SlotProblem("hãy chọn ít nhất một địa bàn", "give at least one unit id"))
+        problems.append(Problem("", "hãy chọn ít nhất một địa bàn", "give at least one unit id"))
     if request.until is not None and request.until < request.start_date:
-        problems.append(SlotProblem("ngày kết thúc phải sau ngày bắt đầu", "until must not be before the start date"))
+        problems.append(Problem("", "ngày kết thúc phải sau ngày bắt đầu", "until must not be before the start date"))
     first = datetime.combine(request.start_date, request.start_time, LOCAL_TZ)
     if not request.weekdays and first <= now:
         problems.append(
-            SlotProblem(
-                "giờ phát đã qua: hãy chọn một thời điểm sắp tới", "the start time has passed: choose one to come"
+            Problem(
+                "", "giờ phát đã qua: hãy chọn một thời điểm sắp tới", "the start time has passed: choose one to come"
             )
         )
     if problems:
@@ -141,7 +137,7 @@ def schedule_bulletin(
     units = load_units(session)
     missing = [u for u in request.unit_ids if u not in units]
     if missing:
-        raise SingleSlotError([SlotProblem(f"không có địa bàn {u}", f"unit {u} does not exist") for u in missing])
+        raise SingleSlotError([Problem("", f"không có địa bàn {u}", f"unit {u} does not exist") for u in missing])
     path_of = {unit_id: path for path, unit_id in unit_paths(units).items()}
     target = TargetSpec(units=tuple(path_of[u] for u in request.unit_ids))
     from broadcast_server.domain.targeting import resolve_target

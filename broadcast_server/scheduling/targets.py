@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from broadcast_server.domain.targeting import UnitRef, descendants
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.schedule_file import TargetSpec
 
 
@@ -30,7 +31,7 @@ def resolve(
     paths: Mapping[str, int],
     cluster_units: Mapping[str, int],
     groups: Mapping[str, TargetSpec],
-    problems: list[str],
+    problems: list[Problem],
 ) -> frozenset[str]:
     """Cluster ids a target reaches; unknown units, clusters or groups are added to `problems`."""
     unit_ids = []
@@ -39,17 +40,19 @@ def resolve(
         if key in paths:
             unit_ids.append(paths[key])
         else:
-            problems.append(f"{where}.units: không có địa bàn {path!r}")
+            problems.append(Problem(f"{where}.units", f"không có địa bàn {path!r}", f"no unit {path!r}"))
     clusters = set()
     for cluster_id in target.clusters:
         if cluster_id in cluster_units:
             clusters.add(cluster_id)
         else:
-            problems.append(f"{where}.clusters: không có cụm loa {cluster_id!r}")
+            problems.append(
+                Problem(f"{where}.clusters", f"không có cụm loa {cluster_id!r}", f"no cluster {cluster_id!r}")
+            )
     for name in target.groups:
         group = groups.get(name)
         if group is None:
-            problems.append(f"{where}.groups: không có nhóm {name!r}")
+            problems.append(Problem(f"{where}.groups", f"không có nhóm {name!r}", f"no group {name!r}"))
             continue
         clusters |= resolve(
             group,

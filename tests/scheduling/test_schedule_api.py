@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -219,3 +220,110 @@ def test_scheduling_stays_in_the_callers_area(api, world, audio_dir) -> None:
     assert borrowed.status_code == 403 and "belongs to a unit outside your scope" in borrowed.text
     own = api.post("/api/v1/schedules/slots", headers=headers, json={**body, "bulletin_id": ids[1], "unit_ids": [hai]})
     assert own.status_code == 201, own.text
+
+
+VIETNAMESE_PROBLEM = re.compile("(không|phải|cần|bắt buộc)")
+NEW_SLOT = """
+  - id: thong-bao-toi
+    programme: chuyen-doi-so
+    from: {day}
+    start: "19:45"
+    rule: FREQ=WEEKLY;BYDAY=SA
+    target: {{units: [Quảng Ngãi/Bình Sơn/Xã Bình Hải]}}
+"""
+
+
+def _post_file(api, text: str, **params) -> object:
+    return api.post(
+        "/api/v1/schedules",
+        content=text.encode(),
+        params={k: str(v).lower() for k, v in params.items()},
+        headers={"content-type": "application/yaml"},
+    )
+
+
+def test_a_schedule_file_through_the_api(api, world, example_week) -> None:
+    grown = example_week.rstrip() + NEW_SLOT.format(day=_next_monday().isoformat())
+    before = _slots(world)
+    checked = _post_file(api, grown, dry_run=True)
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["applied"] is False and _slots(world) == before
+    saved = _post_file(api, grown)
+    assert saved.status_code == 201, saved.text
+    assert (saved.json()["created"], saved.json()["updated"]) == (1, 0)
+    assert _slots(world) == before | {"thong-bao-toi"}
+    again = _post_file(api, grown)  # the same file again changes nothing, and leaves no audit entry
+    assert again.status_code == 200 and again.json()["created"] == again.json()["updated"] == 0
+    with session_scope(world) as session:
+        applied = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "schedule.apply", AuditEntry.object_id == "api")
+        ).all()
+        assert [(a.via, a.detail["created"]) for a in applied] == [("token", 1)]
+
+
+def test_a_clash_in_a_file_waits_for_acceptance(api, world, example_week) -> None:
+    clash = example_week.rstrip() + NEW_SLOT.format(day=_next_monday().isoformat()).replace(
+        '"19:45"', '"17:15"'
+    ).replace("BYDAY=SA", "BYDAY=MO")
+    refused = _post_file(api, clash)
+    assert refused.status_code == 409, refused.text
+    assert any("chuyen-doi-so-thu-hai" in (c["first_slot"], c["second_slot"]) for c in refused.json()["conflicts"])
+    assert "thong-bao-toi" not in _slots(world)
+    assert _post_file(api, clash, accept_conflicts=True).status_code == 201
+    assert "thong-bao-toi" in _slots(world)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        (
+            lambda t: t.replace("rule: FREQ=DAILY", "rule: FREQ=DAYLY", 1),
+            422,
+            "slots[0].rule: not a valid recurrence rule",
+        ),
+        (lambda t: t.replace('start: "05:30"', 'start: "25:30"', 1), 422, "slots[0].start: needs a time as HH:MM"),
+        (lambda t: t.replace("Quảng Ngãi/Bình Sơn/Xã Bình Hải", "Quảng Ngãi/Bình Sơn/Xã Không Có", 1), 422, "no unit"),
+        (lambda t: "version: 1\nslots: [", 422, "not valid YAML"),
+        (
+            lambda t: t.replace(
+                "        text: Đài truyền thanh huyện Bình Sơn xin kính chào bà con. Sau đây là bản tin buổi sáng.",
+                "        audio_file: /etc/passwd",
+                1,
+            ),
+            422,
+            "programmes[0].items[0].audio_file: audio files are read from the server's disk",
+        ),
+    ],
+)
+def test_a_bad_file_says_what_is_wrong_in_english_and_changes_nothing(
+    api, world, example_week, change, status, says
+) -> None:
+    before = _slots(world)
+    response = _post_file(api, change(example_week))
+    assert response.status_code == status and says in response.text, response.text
+    assert not VIETNAMESE_PROBLEM.search(response.text.replace(example_week, "")), response.text
+    assert _slots(world) == before
+
+
+def test_files_are_for_accounts_without_an_area_limit(api, world, example_week) -> None:
+    from broadcast_server.accounts.principal import Role
+    from broadcast_server.accounts.service import create_user, issue_token
+
+    with session_scope(world) as session:
+        user = create_user(
+            session,
+            username="duyet-huyen",
+            password="mat-khau-dai-du-16",
+            role=Role.APPROVER,
+            scope_unit_id=_unit(world, "Bình Sơn"),
+        )
+        token, _ = issue_token(session, user.id, name="api")
+    scoped = api.post(
+        "/api/v1/schedules",
+        content=example_week.encode(),
+        headers={"content-type": "application/yaml", "Authorization": f"Bearer {token}"},
+    )
+    assert scoped.status_code == 403 and "POST /api/v1/schedules/slots" in scoped.text
+    assert _post_file(api, "x" * 1_000_001).status_code == 413
+    bad_bytes = api.post("/api/v1/schedules", content=b"\xff\xfe", headers={"content-type": "application/yaml"})
+    assert bad_bytes.status_code == 422 and "not UTF-8" in bad_bytes.text

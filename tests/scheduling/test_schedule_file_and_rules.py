@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -81,6 +82,9 @@ slots:
 """
 
 
+VIETNAMESE_LETTERS = re.compile("[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]", re.I)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "where"),
     [
@@ -100,6 +104,12 @@ def test_each_problem_names_its_place(old, new, where):
     with pytest.raises(ScheduleFileError) as error:
         parse_schedule_yaml(BASE.replace(old, new, 1))
     assert any(p.startswith(where) for p in error.value.problems), error.value.problems
+    # The same problems in English for the API, at the same places, with no Vietnamese outside quoted values.
+    english = error.value.problems_en
+    assert [p.split(": ", 1)[0] for p in english] == [p.split(": ", 1)[0] for p in error.value.problems]
+    for text in english:
+        unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", text)
+        assert not VIETNAMESE_LETTERS.search(unquoted), text
 
 
 def test_not_yaml_and_unknown_groups_are_refused():
