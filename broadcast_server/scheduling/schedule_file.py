@@ -35,7 +35,7 @@ class ScheduleFileError(ValueError):
         self.found = problems
         self.problems = [str(p) for p in problems]
         self.problems_en = [p.english for p in problems]
-        super().__init__("\n".join(self.problems))
+        super().__init__("\n".join(self.problems_en))  # logs and tracebacks in English
 
 
 @dataclass(frozen=True)

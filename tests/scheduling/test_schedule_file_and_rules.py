@@ -117,4 +117,5 @@ def test_not_yaml_and_unknown_groups_are_refused():
         parse_schedule_yaml("version: 1\nslots: [")
     with pytest.raises(ScheduleFileError) as error:
         parse_schedule_yaml(BASE.replace("{units: [Quảng Ngãi/Bình Sơn]}", "{groups: [ven-bien]}"))
-    assert "không có nhóm 'ven-bien'" in str(error.value)
+    assert "slots[0].target.groups: không có nhóm 'ven-bien'" in error.value.problems
+    assert str(error.value) == "slots[0].target.groups: no group 'ven-bien'"  # what a log or a traceback shows
