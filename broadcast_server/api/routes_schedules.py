@@ -23,7 +23,7 @@ from broadcast_server.api.schemas import RowId
 from broadcast_server.audit.log import record
 from broadcast_server.models import Cluster, Programme, Slot
 from broadcast_server.scheduling.apply import apply_schedule
-from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot, slot_reach
+from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, TargetIndex, cancel_slot
 from broadcast_server.scheduling.export import export_schedule
 from broadcast_server.scheduling.preview import preview
 from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
@@ -61,7 +61,8 @@ class SlotOut(BaseModel):
     cancelled_at: datetime | None
 
 
-def _slot_out(session, slot: Slot) -> SlotOut:
+def _slot_out(session, slot: Slot, index: TargetIndex | None = None) -> SlotOut:
+    """The slot as the API shows it; pass `index` when answering many slots (the tree is loaded once)."""
     programme = session.get(Programme, slot.programme_id)
     return SlotOut(
         id=slot.id,
@@ -73,7 +74,7 @@ def _slot_out(session, slot: Slot) -> SlotOut:
         until=slot.until,
         layer=slot.layer,
         target=slot.target,
-        clusters=len(slot_reach(session, slot).reached),
+        clusters=len((index or TargetIndex.load(session)).reach(slot).reached),
         cancelled_at=slot.cancelled_at,
     )
 
@@ -270,7 +271,8 @@ def list_slots(session: SessionDep, principal: PrincipalDep, include_cancelled: 
     query = select(Slot).order_by(Slot.id)
     if not include_cancelled:
         query = query.where(Slot.cancelled_at.is_(None))  # type: ignore[union-attr]
-    return [_slot_out(session, slot) for slot in session.exec(query)]
+    index = TargetIndex.load(session)
+    return [_slot_out(session, slot, index) for slot in session.exec(query)]
 
 
 @router.post("/slots/{slot_id}/cancel", response_model=SlotOut, responses={403: {}, 404: {}, 409: {}})

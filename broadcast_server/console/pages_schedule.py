@@ -1,5 +1,5 @@
-"""Lịch phát: the week calendar of the stored schedule, the form that schedules an approved bulletin, and a
-slot's page, where it can be cancelled."""
+"""Lịch phát: the week calendar of the stored schedule, the form that schedules an approved bulletin, the
+list of slots of the user's area and each slot's page, where it can be cancelled."""
 
 from __future__ import annotations
 
