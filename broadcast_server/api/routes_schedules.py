@@ -1,7 +1,7 @@
 """/api/v1/schedules: the stored schedule as a schedule file, its slots, what a cluster will play when.
 
-Schedule files are applied as `bcast schedule apply` does (POST, text items only, by accounts without an
-area limit), one approved bulletin is scheduled as the console's form does, slots are listed and cancelled.
+Schedule files are applied as `bcast schedule apply` does (POST, text items only, inside the account's
+area), one approved bulletin is scheduled as the console's form does, slots are listed and cancelled.
 Problems are told in English here, in Vietnamese in the CLI and the console.
 """
 
@@ -25,6 +25,7 @@ from broadcast_server.models import Cluster, Programme, Slot
 from broadcast_server.scheduling.apply import apply_schedule
 from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, TargetIndex, cancel_slot
 from broadcast_server.scheduling.export import export_schedule
+from broadcast_server.scheduling.file_scope import file_outside_scope
 from broadcast_server.scheduling.preview import preview
 from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
 from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
@@ -186,16 +187,11 @@ def apply_file(
     """Apply a schedule file as `bcast schedule apply` does: all of it or nothing, conflicts before saving.
 
     201 something changed; 200 a dry run or nothing to change; 409 overlapping programmes, nothing saved
-    unless accept_conflicts; 422 every problem, each with its place in the file; 403 for an account limited
-    to an area (a file may change any programme, group or slot). Items are text only: an `audio_file` is
-    read from the server's own disk, so such files are applied there with the CLI.
+    unless accept_conflicts; 422 every problem, each with its place in the file; 403 where the file reaches
+    beyond the account's area (its targets, or stored slots, programmes and groups it would change). Items
+    are text only: an `audio_file` is read from the server's own disk, so such files are applied there with
+    the CLI.
     """
-    if principal.scope_unit_id is not None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "a schedule file may change any programme, group and slot: only an account without an area limit "
-            "may apply one; schedule a bulletin in your area with POST /api/v1/schedules/slots",
-        )
     if len(body) > MAX_SCHEDULE_FILE_BYTES:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"a schedule file is at most {MAX_SCHEDULE_FILE_BYTES} bytes"
@@ -215,6 +211,9 @@ def apply_file(
     ]
     if on_disk:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, on_disk)
+    beyond = file_outside_scope(session, principal, spec)
+    if beyond:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, [p.english for p in beyond])
     settings = runtime.settings
     try:
         result = apply_schedule(

@@ -70,18 +70,22 @@ class TargetIndex:
         return cls(units, unit_paths(units), load_cluster_units(session), groups)
 
     def reach(self, slot: Slot) -> SlotReach:
-        """What a slot targets, for scope checks: a name the tree no longer knows is left out."""
-        target = target_spec(slot.target)
-        named = [target, *(self.groups[name] for name in target.groups if name in self.groups)]
+        """What a stored slot targets, for scope checks: a name the tree no longer knows is left out."""
+        return self.reach_target(target_spec(slot.target))
+
+    def reach_target(self, target: TargetSpec, groups: Mapping[str, TargetSpec] | None = None) -> SlotReach:
+        """What a target reaches, its groups looked up in `groups` (a file's own) or else the stored ones."""
+        groups = self.groups if groups is None else groups
+        named = [target, *(groups[name] for name in target.groups if name in groups)]
         unit_ids = [self.paths[key] for spec in named for key in _unit_keys(spec) if key in self.paths]
-        cluster_ids = [c for spec in named for c in spec.clusters]
+        cluster_ids = [c for spec in named for c in spec.clusters if c in self.cluster_units]
         reached = resolve(
             target,
-            f"slot {slot.id}",
+            "target",
             units=self.units,
             paths=self.paths,
             cluster_units=self.cluster_units,
-            groups=self.groups,
+            groups=groups,
             problems=[],
         )
         return SlotReach(tuple(dict.fromkeys(unit_ids)), tuple(dict.fromkeys(cluster_ids)), reached)

@@ -305,25 +305,72 @@ def test_a_bad_file_says_what_is_wrong_in_english_and_changes_nothing(
     assert _slots(world) == before
 
 
-def test_files_are_for_accounts_without_an_area_limit(api, world, example_week) -> None:
+COMMUNE_FILE = """
+version: 1
+programmes:
+  - id: {programme}
+    title: Tin xã Bình Hải
+    items:
+      - title: Lịch tiêm chủng
+        text: Trạm y tế xã Bình Hải thông báo lịch tiêm chủng mở rộng vào sáng thứ bảy.
+slots:
+  - id: tin-xa-binh-hai
+    programme: {programme}
+    from: {day}
+    start: "18:30"
+    rule: FREQ=WEEKLY;BYDAY=SA
+    target: {{units: [{unit}]}}
+"""
+HAI = "Quảng Ngãi/Bình Sơn/Xã Bình Hải"
+
+
+def _token_for(world, username: str, unit: str) -> dict[str, str]:
     from broadcast_server.accounts.principal import Role
     from broadcast_server.accounts.service import create_user, issue_token
 
     with session_scope(world) as session:
         user = create_user(
             session,
-            username="duyet-huyen",
+            username=username,
             password="mat-khau-dai-du-16",
             role=Role.APPROVER,
-            scope_unit_id=_unit(world, "Bình Sơn"),
+            scope_unit_id=_unit(world, unit),
         )
         token, _ = issue_token(session, user.id, name="api")
-    scoped = api.post(
-        "/api/v1/schedules",
-        content=example_week.encode(),
-        headers={"content-type": "application/yaml", "Authorization": f"Bearer {token}"},
+    return {"content-type": "application/yaml", "Authorization": f"Bearer {token}"}
+
+
+def test_a_file_stays_inside_the_accounts_area(api, world, example_week) -> None:
+    district, commune = _token_for(world, "duyet-huyen", "Bình Sơn"), _token_for(world, "duyet-xa", "Xã Bình Hải")
+    day = _next_monday().isoformat()
+    # The district's approver may apply the district's week: every target and stored slot is in Bình Sơn.
+    same = api.post("/api/v1/schedules", content=example_week.encode(), headers=district)
+    assert same.status_code == 200 and same.json()["unchanged"] > 0, same.text
+    # The commune's approver may not: it would retarget and change the district's programmes.
+    refused = api.post("/api/v1/schedules", content=example_week.encode(), headers=commune)
+    assert refused.status_code == 403, refused.text
+    said = refused.json()["detail"]
+    assert "slots[0].target: reaches beyond your area" in said
+    assert "slots[0].id: slot 'sang-hang-ngay' exists and plays beyond your area" in said
+    assert "groups.ven-bien: reaches beyond your area" in said
+    # Its own commune's programme and slot: yes.
+    own = COMMUNE_FILE.format(programme="tin-xa", day=day, unit=HAI)
+    before = _slots(world)
+    assert api.post("/api/v1/schedules", content=own.encode(), headers=commune).status_code == 201
+    assert _slots(world) == before | {"tin-xa-binh-hai"}
+    # Reusing the district's programme id would change what the whole district hears: no.
+    borrowed = COMMUNE_FILE.format(programme="chuyen-doi-so", day=day, unit=HAI)
+    taken = api.post("/api/v1/schedules", content=borrowed.encode(), headers=commune)
+    assert taken.status_code == 403
+    assert (
+        "programmes[0].id: programme 'chuyen-doi-so' exists and plays beyond your area (slots chuyen-doi-so-thu-hai)"
+        in taken.json()["detail"]
     )
-    assert scoped.status_code == 403 and "POST /api/v1/schedules/slots" in scoped.text
+    elsewhere = COMMUNE_FILE.format(programme="tin-xa", day=day, unit="Quảng Ngãi/Bình Sơn/Xã Bình Châu")
+    assert api.post("/api/v1/schedules", content=elsewhere.encode(), headers=commune).status_code == 403
+
+
+def test_size_and_encoding_are_checked(api) -> None:
     assert _post_file(api, "x" * 1_000_001).status_code == 413
     bad_bytes = api.post("/api/v1/schedules", content=b"\xff\xfe", headers={"content-type": "application/yaml"})
     assert bad_bytes.status_code == 422 and "not UTF-8" in bad_bytes.text
