@@ -20,20 +20,17 @@ from broadcast_server.accounts.scope import OutOfScope, cluster_in_scope
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
-from broadcast_server.audit.log import record
 from broadcast_server.models import Cluster, Programme, Slot
-from broadcast_server.scheduling.apply import apply_schedule
 from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, TargetIndex, cancel_slot
 from broadcast_server.scheduling.export import export_schedule
-from broadcast_server.scheduling.file_scope import file_outside_scope
 from broadcast_server.scheduling.preview import preview
-from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
+from broadcast_server.scheduling.schedule_file import ScheduleFileError
+from broadcast_server.scheduling.sent_file import MAX_SENT_FILE_BYTES, FileOutsideScope, apply_sent_file
 from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
 from speaker_agent.playout.runner import item_command_id
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 MAX_PREVIEW = timedelta(days=31)
-MAX_SCHEDULE_FILE_BYTES = 1_000_000  # the example week is 5 kB
 Scheduler = Annotated[Principal, Depends(require(Action.SCHEDULE))]
 
 
@@ -192,44 +189,24 @@ def apply_file(
     are text only: an `audio_file` is read from the server's own disk, so such files are applied there with
     the CLI.
     """
-    if len(body) > MAX_SCHEDULE_FILE_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"a schedule file is at most {MAX_SCHEDULE_FILE_BYTES} bytes"
-        )
     try:
-        spec = parse_schedule_yaml(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, ["the file is not UTF-8 text"]) from None
-    except ScheduleFileError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.problems_en) from None
-    on_disk = [
-        f"programmes[{i}].items[{j}].audio_file: audio files are read from the server's disk; apply this file "
-        "there with `bcast schedule apply`"
-        for i, programme in enumerate(spec.programmes)
-        for j, item in enumerate(programme.items)
-        if item.audio_file is not None
-    ]
-    if on_disk:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, on_disk)
-    beyond = file_outside_scope(session, principal, spec)
-    if beyond:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, [p.english for p in beyond])
-    settings = runtime.settings
-    try:
-        result = apply_schedule(
+        result = apply_sent_file(
             session,
-            spec,
-            audio_dir=settings.audio_dir,
-            base_dir=settings.audio_dir,  # unused: no item names a file
-            public_url=settings.public_url,
+            body,
+            principal=principal,
+            settings=runtime.settings,
             now=runtime.clock.now(),
-            voice=settings.tts_voice,
-            target_lufs=settings.target_lufs,
-            accept_conflicts=accept_conflicts,
+            via="api",
             dry_run=dry_run,
+            accept_conflicts=accept_conflicts,
+            ip=client_ip(request),
         )
     except ScheduleFileError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.problems_en) from None
+        too_large = len(body) > MAX_SENT_FILE_BYTES
+        code = status.HTTP_413_CONTENT_TOO_LARGE if too_large else status.HTTP_422_UNPROCESSABLE_CONTENT
+        raise HTTPException(code, exc.problems_en) from None
+    except FileOutsideScope as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, [p.english for p in exc.problems]) from None
     answer = ScheduleApplied(
         applied=result.applied,
         created=result.created,
@@ -240,25 +217,9 @@ def apply_file(
     if not result.applied:
         code = status.HTTP_200_OK if dry_run else status.HTTP_409_CONFLICT
         return JSONResponse(answer.model_dump(mode="json"), status_code=code)
-    if not (result.created or result.updated):
-        session.commit()
-        return JSONResponse(answer.model_dump(mode="json"), status_code=status.HTTP_200_OK)
-    record(
-        session,
-        principal=principal,
-        action="schedule.apply",
-        object_type="schedule_file",
-        object_id="api",
-        detail={
-            "bytes": len(body),
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "conflicts": len(result.conflicts),
-        },
-        ip=client_ip(request),
-    )
     session.commit()
+    if not (result.created or result.updated):
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status.HTTP_200_OK)
     if runtime.pusher is not None:
         runtime.pusher.poke()
     return answer

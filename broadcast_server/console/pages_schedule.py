@@ -1,12 +1,13 @@
-"""Lịch phát: the week calendar of the stored schedule, the form that schedules an approved bulletin, the
-list of slots of the user's area and each slot's page, where it can be cancelled."""
+"""Lịch phát: the week calendar of the stored schedule, the form that schedules an approved bulletin, a
+schedule file sent from the browser, the list of slots of the user's area and each slot's page, where it
+can be cancelled."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
 
@@ -42,6 +43,8 @@ from broadcast_server.scheduling.cancel import (
 )
 from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
+from broadcast_server.scheduling.schedule_file import ScheduleFileError
+from broadcast_server.scheduling.sent_file import MAX_SENT_FILE_BYTES, FileOutsideScope, apply_sent_file
 from broadcast_server.scheduling.single_slot import WEEKDAYS, SingleSlotError, SingleSlotRequest, schedule_bulletin
 from broadcast_server.statistics.periods import LOCAL_TZ, day_start, local_day
 
@@ -327,3 +330,63 @@ def slot_cancel(
     if runtime.pusher is not None:
         runtime.pusher.poke()  # the clusters drop its airings now, not at the next hourly push
     return RedirectResponse(f"/schedule/slots/{slot_id}?cancelled=1", status_code=303)
+
+
+def _file_page(request: Request, *, status_code: int = 200, **values) -> Response:
+    defaults = {"text": "", "problems": [], "result": None, "applied": None}
+    return page(
+        request,
+        "schedule_file.html",
+        status_code=status_code,
+        title="Nạp tệp lịch phát",
+        rule_vi=rule_in_vietnamese,
+        **{**defaults, **values},
+    )
+
+
+@router.get("/schedule/file")
+def schedule_file_form(request: Request, principal: Scheduler) -> Response:
+    return _file_page(request)
+
+
+@router.post("/schedule/file")
+def schedule_file_send(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Scheduler,
+    file: Annotated[UploadFile | None, File()] = None,
+    text: Annotated[str, Form(max_length=MAX_SENT_FILE_BYTES)] = "",
+    action: Annotated[str, Form()] = "check",
+) -> Response:
+    """'check' applies nothing and shows the changes and conflicts; 'save' applies unless there are conflicts;
+    'accept' applies anyway. A file chosen in the form wins over the text box, which carries it to the next step."""
+    data = text.encode()
+    if file is not None and file.filename:
+        data = file.file.read(MAX_SENT_FILE_BYTES + 1)
+    shown = data.decode("utf-8", errors="replace")[:MAX_SENT_FILE_BYTES]
+    if not data.strip():
+        return _file_page(request, status_code=422, problems=["Hãy chọn tệp lịch hoặc dán nội dung tệp."])
+    try:
+        result = apply_sent_file(
+            session,
+            data,
+            principal=principal,
+            settings=runtime.settings,
+            now=runtime.clock.now(),
+            via="console",
+            dry_run=action == "check",
+            accept_conflicts=action == "accept",
+            ip=client_ip(request),
+        )
+    except ScheduleFileError as exc:
+        return _file_page(request, status_code=422, text=shown, problems=exc.problems)
+    except FileOutsideScope as exc:
+        problems = [f"{p}. Chỉ được nạp lịch cho địa bàn của mình." for p in exc.problems]
+        return _file_page(request, status_code=403, text=shown, problems=problems)
+    if not result.applied:
+        return _file_page(request, text=shown, result=result)
+    session.commit()
+    if runtime.pusher is not None:
+        runtime.pusher.poke()  # the clusters get the new windows now
+    return _file_page(request, result=result, applied=True)

@@ -285,6 +285,7 @@ PHONE_PAGES = [
     ("/schedule", "lich-phat"),
     ("/schedule/new", "len-lich"),
     ("/schedule/slots?show=all", "khung-gio-phat"),
+    ("/schedule/file", "nap-tep-lich"),
     ("/fleet", "cum-loa"),
     ("/history", "lich-su-phat"),
     ("/reports", "bao-cao"),

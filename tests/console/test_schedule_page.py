@@ -183,3 +183,65 @@ def test_the_list_of_slots_in_the_users_area(client, engine, runtime, world):
     sign_in(client, "xa-a")  # commune A's broadcaster: its commune's slot only, never commune B's
     mine = client.get("/schedule/slots?show=all").text
     assert "Chuyên mục xã A" in mine and "Thông báo xã B" not in mine
+
+
+WEEK_FILE = """
+version: 1
+programmes:
+  - id: tin-thi-tran
+    title: Tin thị trấn
+    items:
+      - title: Lịch thu gom rác
+        text: Tổ vệ sinh môi trường thu gom rác vào tối thứ tư hằng tuần.
+slots:
+  - id: tin-thi-tran-thu-tu
+    programme: tin-thi-tran
+    from: {day}
+    start: "{at}"
+    rule: FREQ=WEEKLY;BYDAY=WE
+    target: {{units: [{unit}]}}
+"""
+
+
+def test_a_schedule_file_from_the_browser(client, engine, runtime, world):
+    from tests.console.conftest import COMMUNE_A, COMMUNE_B
+
+    day = (date.today() + timedelta(days=1)).isoformat()
+    own = WEEK_FILE.format(day=day, at="18:00", unit=f"Bình Phước/Hớn Quản/{COMMUNE_A}")
+    csrf = sign_in(client, "duyet")
+    assert 'href="/schedule/file"' in client.get("/schedule").text
+    checked = client.post(
+        "/schedule/file",
+        data={"csrf_token": csrf, "action": "check"},
+        files={"file": ("tuan.yaml", own.encode(), "application/yaml")},
+    )
+    assert checked.status_code == 200 and "Kiểm tra xong, chưa lưu gì" in checked.text
+    assert "tin-thi-tran-thu-tu" in checked.text  # the file carried on in the text box for the next step
+    with Session(engine) as session:
+        assert session.exec(select(Slot)).all() == []
+    saved = client.post("/schedule/file", data={"csrf_token": csrf, "action": "save", "text": own})
+    assert saved.status_code == 200 and "Đã áp dụng" in saved.text and "Thêm <strong>2</strong>" in saved.text
+    again = client.post("/schedule/file", data={"csrf_token": csrf, "action": "save", "text": own})
+    assert "Thêm <strong>0</strong>, sửa <strong>0</strong>" in again.text
+    with Session(engine) as session:
+        assert [s.id for s in session.exec(select(Slot))] == ["tin-thi-tran-thu-tu"]
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "schedule.apply")).all()
+        assert [(a.object_id, a.actor) for a in audit] == [("console", "duyet")]
+
+    broken = client.post(
+        "/schedule/file", data={"csrf_token": csrf, "action": "check", "text": own.replace('"18:00"', '"25:00"')}
+    )
+    assert broken.status_code == 422 and "slots[0].start: cần giờ dạng HH:MM" in broken.text
+
+    client.cookies.clear()
+    csrf = sign_in(client, "duyet-a")  # commune A's approver: commune B is not theirs
+    theirs = WEEK_FILE.format(day=day, at="19:00", unit=f"Bình Phước/Hớn Quản/{COMMUNE_B}").replace(
+        "tin-thi-tran", "tin-b"
+    )
+    refused = client.post("/schedule/file", data={"csrf_token": csrf, "action": "save", "text": theirs})
+    assert refused.status_code == 403 and "slots[0].target: phát cả ngoài địa bàn của bạn" in refused.text
+    client.cookies.clear()
+    csrf = sign_in(client, "xa-a")  # a broadcaster does not schedule
+    assert client.post("/schedule/file", data={"csrf_token": csrf, "text": own}).status_code == 403
+    with Session(engine) as session:
+        assert [s.id for s in session.exec(select(Slot))] == ["tin-thi-tran-thu-tu"]
