@@ -9,7 +9,7 @@ import typer
 
 app = typer.Typer()
 schedule_app = typer.Typer(
-    help="Lịch phát: áp dụng tệp lịch, hủy khung giờ, xuất lịch, xem trước.", no_args_is_help=True
+    help="Lịch phát: áp dụng tệp lịch, liệt kê và hủy khung giờ, xuất lịch, xem trước.", no_args_is_help=True
 )
 app.add_typer(schedule_app, name="schedule")
 
@@ -96,6 +96,57 @@ def apply_command(
             out.print(f"{file.name}: thêm {result.created}, sửa {result.updated}, giữ nguyên {result.unchanged}.")
 
 
+@schedule_app.command("list")
+def list_command(
+    show_all: bool = typer.Option(False, "--all", help="Cả khung giờ đã kết thúc và đã hủy."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Cơ sở dữ liệu (mặc định: BCAST_DATABASE_URL)."
+    ),
+) -> None:
+    """Liệt kê các khung giờ phát: mã, giờ, chương trình, lặp lại, nơi phát, số cụm loa, trạng thái."""
+    from datetime import date, time
+
+    from rich.console import Console
+    from rich.table import Table
+    from sqlmodel import select
+
+    from broadcast_server.db.open import open_database
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.db.types import utcnow
+    from broadcast_server.models import Programme, Slot
+    from broadcast_server.scheduling.cancel import TargetIndex
+    from broadcast_server.scheduling.catalog import target_spec
+    from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.slot_words import ACTIVE, places_of, repetition_vi, slot_state
+
+    table = Table(title="Các khung giờ phát" + ("" if show_all else " đang áp dụng"))
+    for column in ("Mã", "Giờ", "Chương trình", "Lặp lại", "Từ ngày", "Nơi phát", "Cụm loa", "Trạng thái"):
+        table.add_column(column, justify="right" if column == "Cụm loa" else "left")
+    now = utcnow()
+    with open_database(database_url) as (_settings, engine), session_scope(engine) as session:
+        index = TargetIndex.load(session)
+        titles = dict(session.exec(select(Programme.id, Programme.title)).all())
+        for slot in session.exec(select(Slot).order_by(Slot.start_time, Slot.id)):  # type: ignore[arg-type]
+            first = datetime.combine(date.fromisoformat(slot.start_date), time.fromisoformat(slot.start_time), LOCAL_TZ)
+            until = date.fromisoformat(slot.until) if slot.until else None
+            state = slot_state(slot.rule, first, until, slot.cancelled_at is not None, now)
+            if not show_all and state != ACTIVE:
+                continue
+            target = target_spec(slot.target)
+            repeat = repetition_vi(slot.rule) + (f" (đến {until:%d/%m/%Y})" if until else "")
+            table.add_row(
+                slot.id,
+                slot.start_time,
+                titles.get(slot.programme_id, slot.programme_id),
+                repeat,
+                f"{first:%d/%m/%Y}",
+                ", ".join(places_of(target.units, target.groups, target.clusters)),
+                str(len(index.reach(slot).reached)),
+                state,
+            )
+    Console().print(table)
+
+
 @schedule_app.command("cancel")
 def cancel_command(
     slot_id: str = typer.Argument(..., help="Mã khung giờ (slot) trong tệp lịch, ví dụ chuyen-doi-so-thu-hai."),
@@ -133,7 +184,9 @@ def cancel_command(
             with session_scope(engine) as session:
                 cancelled = cancel_slot(session, slot_id, principal=CLI_PRINCIPAL)
         except SlotNotFound:
-            err.print(f"[bold red]Không có khung giờ[/] {escape(slot_id)!r} (xem mã bằng: bcast schedule export).")
+            err.print(
+                f"[bold red]Không có khung giờ[/] {escape(slot_id)!r} (xem các mã bằng: bcast schedule list --all)."
+            )
             raise typer.Exit(2) from None
         except SlotAlreadyCancelled as exc:
             when = exc.cancelled_at.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")

@@ -1,47 +1,12 @@
-"""One slot as the console shows it: its repetition in words, its items, its target, its next airings. Pure."""
+"""One slot as the console shows it (its page, its row in the list), and who sees it. Pure; the words are
+`scheduling/slot_words.py`'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
-from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI
 from broadcast_server.scheduling.cancel import SlotReach
-from broadcast_server.scheduling.recurrence import LOCAL_TZ, InvalidRule, local_start, occurrences
-
-DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-ACTIVE, ENDED, CANCELLED = "Đang áp dụng", "Đã kết thúc", "Đã hủy"
-LOOKAHEAD = timedelta(days=400)
-
-
-def repetition_vi(rule: str | None) -> str:
-    """'Một lần', 'Hằng ngày', 'Hằng tuần: Thứ Hai, Thứ Năm'; any other RFC 5545 rule as written."""
-    if rule is None:
-        return "Một lần"
-    parts = dict(p.split("=", 1) for p in rule.upper().split(";") if "=" in p)
-    if set(parts) == {"FREQ"} and parts["FREQ"] == "DAILY":
-        return "Hằng ngày"
-    if set(parts) <= {"FREQ", "BYDAY"} and parts["FREQ"] == "WEEKLY":
-        days = parts.get("BYDAY", "").split(",") if "BYDAY" in parts else []
-        if all(d in DAY_CODES for d in days):
-            named = [WEEKDAY_NAMES_VI[DAY_CODES.index(d)] for d in sorted(days, key=DAY_CODES.index)]
-            return "Hằng tuần: " + ", ".join(named) if named else "Hằng tuần"
-    return f"Theo quy tắc {rule}"
-
-
-def next_airings(
-    rule: str | None, start_date: date, start_time: time, until: date | None, now: datetime, count: int = 5
-) -> list[datetime]:
-    """The slot's next `count` start times (UTC) from `now`, within about a year; none past `until`."""
-    end = now + LOOKAHEAD
-    if until is not None:
-        end = min(end, datetime.combine(until + timedelta(days=1), time(0), LOCAL_TZ))
-    if end <= now:
-        return []
-    try:
-        return occurrences(rule, local_start(start_date, start_time), now, end)[:count]
-    except InvalidRule:
-        return []
 
 
 @dataclass(frozen=True)
@@ -71,16 +36,6 @@ def slot_visible(reach: SlotReach, visible_units: set[int] | None, visible_clust
     return named and set(reach.unit_ids) <= visible_units and set(reach.cluster_ids) <= visible_clusters
 
 
-def slot_state(rule: str | None, first_local: datetime, until: date | None, cancelled: bool, now: datetime) -> str:
-    """'Đã hủy', 'Đã kết thúc' (a single airing past, or past its last day) or 'Đang áp dụng'."""
-    if cancelled:
-        return CANCELLED
-    today = now.astimezone(LOCAL_TZ).date()
-    if (rule is None and first_local <= now) or (until is not None and until < today):
-        return ENDED
-    return ACTIVE
-
-
 @dataclass(frozen=True)
 class SlotRow:
     id: str
@@ -91,12 +46,3 @@ class SlotRow:
     places: tuple[str, ...]  # "Xã Bình Hải", "nhóm ven-bien", "cụm loa X"
     reached: int
     state: str
-
-
-def places_of(units: tuple[str, ...], groups: tuple[str, ...], clusters: tuple[str, ...]) -> tuple[str, ...]:
-    """A target in a few words: each unit by its own name (the last part of its path), then groups and clusters."""
-    return (
-        *(path.split("/")[-1].strip() for path in units),
-        *(f"nhóm {g}" for g in groups),
-        *(f"cụm loa {c}" for c in clusters),
-    )

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from broadcast_server.console.upcoming import Airing
+from broadcast_server.scheduling.slot_words import WEEKDAY_NAMES_VI
 from broadcast_server.statistics.periods import LOCAL_TZ
-
-WEEKDAY_NAMES_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật")
 
 
 @dataclass(frozen=True)

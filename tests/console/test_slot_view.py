@@ -6,7 +6,10 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from broadcast_server.console.slot_view import (
+from broadcast_server.console.slot_view import slot_visible
+from broadcast_server.scheduling.cancel import SlotReach
+from broadcast_server.scheduling.recurrence import LOCAL_TZ
+from broadcast_server.scheduling.slot_words import (
     ACTIVE,
     CANCELLED,
     ENDED,
@@ -14,10 +17,7 @@ from broadcast_server.console.slot_view import (
     places_of,
     repetition_vi,
     slot_state,
-    slot_visible,
 )
-from broadcast_server.scheduling.cancel import SlotReach
-from broadcast_server.scheduling.recurrence import LOCAL_TZ
 
 
 @pytest.mark.parametrize(

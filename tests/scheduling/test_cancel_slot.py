@@ -172,3 +172,16 @@ def test_the_cancel_route(world, database_url) -> None:
         every = api.get("/api/v1/schedules/slots", params={"include_cancelled": "true"}).json()
         assert MORNING in {s["id"] for s in every}
         assert f"id: {MORNING}" not in api.get("/api/v1/schedules").text  # the exported file leaves it out
+
+
+def test_the_list_command_shows_what_to_cancel(world, database_url) -> None:
+    runner = CliRunner()
+    cancel(world, "chuyen-doi-so-thu-hai")
+    listed = runner.invoke(app, ["schedule", "list", "--database-url", database_url], env={"COLUMNS": "250"})
+    assert listed.exit_code == 0, listed.output
+    assert "sang-hang-ngay" in listed.output and "Hằng ngày" in listed.output and "144" in listed.output
+    assert "nhóm ven-bien" in listed.output  # the coastal weather's target, by its group
+    assert "chuyen-doi-so-thu-hai" not in listed.output  # cancelled: only with --all
+    every = runner.invoke(app, ["schedule", "list", "--all", "--database-url", database_url], env={"COLUMNS": "250"})
+    assert "chuyen-doi-so-thu-hai" in every.output and "Đã hủy" in every.output
+    assert "Hằng tuần: Thứ Hai" in every.output
