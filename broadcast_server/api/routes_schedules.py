@@ -185,7 +185,8 @@ def apply_file(
 
     201 something changed; 200 a dry run or nothing to change; 409 overlapping programmes, nothing saved
     unless accept_conflicts; 422 every problem, each with its place in the file; 403 where the file reaches
-    beyond the account's area (its targets, or stored slots, programmes and groups it would change). Items
+    beyond the account's area (its targets, or stored slots, programmes and groups it would change), or when
+    applying (not a dry run) without the right to approve bulletins: the file's text items go on air. Items
     are text only: an `audio_file` is read from the server's own disk, so such files are applied there with
     the CLI.
     """

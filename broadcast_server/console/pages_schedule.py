@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import select
 
-from broadcast_server.accounts.principal import Action, Principal
+from broadcast_server.accounts.principal import Action, NotPermitted, Principal
 from broadcast_server.accounts.scope import OutOfScope, visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
@@ -375,6 +375,9 @@ def schedule_file_send(
         return _file_page(request, status_code=422, text=shown, problems=exc.problems)
     except FileOutsideScope as exc:
         problems = [f"{p}. Chỉ được nạp lịch cho địa bàn của mình." for p in exc.problems]
+        return _file_page(request, status_code=403, text=shown, problems=problems)
+    except NotPermitted:
+        problems = ["Áp dụng tệp lịch là duyệt các bản tin trong tệp: cần người duyệt tin. Bạn vẫn kiểm tra được tệp."]
         return _file_page(request, status_code=403, text=shown, problems=problems)
     if not result.applied:
         return _file_page(request, text=shown, result=result)

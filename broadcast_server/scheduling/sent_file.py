@@ -1,8 +1,10 @@
 """A schedule file sent over the network (API, console) rather than read on the server: checked, then applied.
 
 Besides the checks of every schedule file, such a file may not name audio files (they would be read from the
-server's own disk: those files are applied there with `bcast schedule apply`), and an account limited to an
-area may apply it only inside that area (`file_scope.py`). A change is audited as `schedule.apply`.
+server's own disk: those files are applied there with `bcast schedule apply`), an account limited to an area
+may apply it only inside that area (`file_scope.py`), and applying it needs a role that approves bulletins:
+its text items go on air as approved bulletins, so an editor may check a file but not apply it. A change is
+audited as `schedule.apply`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from broadcast_server.accounts.principal import Principal
+from broadcast_server.accounts.principal import Action, NotPermitted, Principal
 from broadcast_server.audit.log import record
 from broadcast_server.scheduling.apply import ApplyResult, apply_schedule
 from broadcast_server.scheduling.file_scope import file_outside_scope
@@ -44,8 +46,14 @@ def apply_sent_file(
 ) -> ApplyResult:
     """Check and apply the file in the caller's transaction (the caller commits and pokes the pusher).
 
-    Raises ScheduleFileError (any problem of the file, UTF-8 and size included) or FileOutsideScope.
+    Raises ScheduleFileError (any problem of the file, UTF-8 and size included), FileOutsideScope, or
+    NotPermitted (applying, not checking, without the right to approve bulletins).
     """
+    if not dry_run and not principal.can(Action.APPROVE_BULLETIN):
+        raise NotPermitted(
+            "applying a schedule file approves its text items: it needs a role that approves bulletins "
+            "(approver or admin); a dry run only checks it"
+        )
     if len(data) > MAX_SENT_FILE_BYTES:
         limit = f"{MAX_SENT_FILE_BYTES:,}"
         raise ScheduleFileError(

@@ -234,6 +234,13 @@ def test_a_schedule_file_from_the_browser(client, engine, runtime, world):
     assert broken.status_code == 422 and "slots[0].start: cần giờ dạng HH:MM" in broken.text
 
     client.cookies.clear()
+    csrf = sign_in(client, "bientap")  # an editor checks a file; applying it would approve its text items
+    other = own.replace("tin-thi-tran", "tin-bien-tap")
+    assert client.post("/schedule/file", data={"csrf_token": csrf, "action": "check", "text": other}).status_code == 200
+    not_approver = client.post("/schedule/file", data={"csrf_token": csrf, "action": "save", "text": other})
+    assert not_approver.status_code == 403 and "cần người duyệt tin" in not_approver.text
+
+    client.cookies.clear()
     csrf = sign_in(client, "duyet-a")  # commune A's approver: commune B is not theirs
     theirs = WEEK_FILE.format(day=day, at="19:00", unit=f"Bình Phước/Hớn Quản/{COMMUNE_B}").replace(
         "tin-thi-tran", "tin-b"

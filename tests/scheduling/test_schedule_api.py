@@ -324,8 +324,7 @@ slots:
 HAI = "Quảng Ngãi/Bình Sơn/Xã Bình Hải"
 
 
-def _token_for(world, username: str, unit: str) -> dict[str, str]:
-    from broadcast_server.accounts.principal import Role
+def _token_for(world, username: str, unit: str, role: str = "approver") -> dict[str, str]:
     from broadcast_server.accounts.service import create_user, issue_token
 
     with session_scope(world) as session:
@@ -333,7 +332,7 @@ def _token_for(world, username: str, unit: str) -> dict[str, str]:
             session,
             username=username,
             password="mat-khau-dai-du-16",
-            role=Role.APPROVER,
+            role=role,
             scope_unit_id=_unit(world, unit),
         )
         token, _ = issue_token(session, user.id, name="api")
@@ -374,3 +373,13 @@ def test_size_and_encoding_are_checked(api) -> None:
     assert _post_file(api, "x" * 1_000_001).status_code == 413
     bad_bytes = api.post("/api/v1/schedules", content=b"\xff\xfe", headers={"content-type": "application/yaml"})
     assert bad_bytes.status_code == 422 and "not UTF-8" in bad_bytes.text
+
+
+def test_an_editor_checks_a_file_but_cannot_apply_it(api, world, example_week) -> None:
+    editor = _token_for(world, "bien-tap", "Bình Sơn", role="editor")
+    grown = example_week.rstrip() + NEW_SLOT.format(day=_next_monday().isoformat())
+    checked = api.post("/api/v1/schedules", params={"dry_run": "true"}, content=grown.encode(), headers=editor)
+    assert checked.status_code == 200, checked.text
+    applied = api.post("/api/v1/schedules", content=grown.encode(), headers=editor)
+    assert applied.status_code == 403 and "approves its text items" in applied.text
+    assert "thong-bao-toi" not in _slots(world)
