@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -42,7 +43,23 @@ def schedule_command(version: int, entries: list[Entry], window_end: datetime, n
     return validate(Channel.COMMAND, command)
 
 
-async def test_schedule_window_plays_as_previewed_and_from_disk_while_offline(tmp_path, audio_server, topic_root):
+@pytest.fixture
+def report_tap(topic_root: str) -> Iterator[tuple[mqtt.Client, list[dict]]]:
+    """A client on the broker that publishes commands and keeps every report the agents send."""
+    received: list[dict] = []
+    tap = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:6]}")
+    tap.on_message = lambda c, u, m: received.append(json.loads(m.payload)) if m.topic.endswith("/report") else None
+    tap.connect("127.0.0.1", 1883)
+    tap.subscribe(f"{topic_root}/#", qos=1)
+    tap.loop_start()
+    yield tap, received
+    tap.loop_stop()
+    tap.disconnect()
+
+
+async def test_schedule_window_plays_as_previewed_and_from_disk_while_offline(
+    tmp_path, audio_server, topic_root, report_tap
+):
     url, sha, size = audio_server.add("s.mp3", b"ID3" + bytes(2000))
     ref = AudioRef(url, sha, size, 60.0)
     entries = [
@@ -52,37 +69,28 @@ async def test_schedule_window_plays_as_previewed_and_from_disk_while_offline(tm
     ]
     clock = AcceleratedClock(T0 - timedelta(seconds=30), SPEED)
     player = SimulatedPlayer(clock=clock, cluster_id="c-s")
-    received: list[dict] = []
-    tap = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:6]}")
-    tap.on_message = lambda c, u, m: received.append(json.loads(m.payload)) if m.topic.endswith("/report") else None
-    tap.connect("127.0.0.1", 1883)
-    tap.subscribe(f"{topic_root}/#", qos=1)
-    tap.loop_start()
+    tap, received = report_tap
     config = AgentConfig(cluster_id="c-s", data_dir=tmp_path / "agent", topic_root=topic_root)
-    try:
-        async with httpx.AsyncClient() as http:
-            agent = Agent(config, http=http, player=player, clock=clock)
-            await agent.start()
-            await asyncio.wait_for(agent.subscribed.wait(), 10)
-            command = schedule_command(1, entries, T0 + timedelta(hours=1), clock.now())
-            tap.publish(Topics(topic_root).for_cluster("c-s", Channel.COMMAND), json.dumps(command), qos=1)
-            for _ in range(200):
-                if agent.cache.has(sha):
-                    break
-                await asyncio.sleep(0.02)
-            assert agent.cache.has(sha), "the window's audio is fetched ahead of time"
-            agent.link_lost()  # the network goes down before anything is due
-            await asyncio.sleep(clock.wall_seconds(20 * 60))
-            assert [r.completed for r in player.log] == [True] * 4
-            agent.link_restored()
-            for _ in range(300):
-                if sum(1 for r in received if r["status"] == "played") >= 4:
-                    break
-                await asyncio.sleep(0.02)
-            await agent.stop()
-    finally:
-        tap.loop_stop()
-        tap.disconnect()
+    async with httpx.AsyncClient() as http:
+        agent = Agent(config, http=http, player=player, clock=clock)
+        await agent.start()
+        await asyncio.wait_for(agent.subscribed.wait(), 10)
+        command = schedule_command(1, entries, T0 + timedelta(hours=1), clock.now())
+        tap.publish(Topics(topic_root).for_cluster("c-s", Channel.COMMAND), json.dumps(command), qos=1)
+        for _ in range(200):
+            if agent.cache.has(sha):
+                break
+            await asyncio.sleep(0.02)
+        assert agent.cache.has(sha), "the window's audio is fetched ahead of time"
+        agent.link_lost()  # the network goes down before anything is due
+        await asyncio.sleep(clock.wall_seconds(20 * 60))
+        assert [r.completed for r in player.log] == [True] * 4
+        agent.link_restored()
+        for _ in range(300):
+            if sum(1 for r in received if r["status"] == "played") >= 4:
+                break
+            await asyncio.sleep(0.02)
+        await agent.stop()
     preview = plan(entries, start=T0 - timedelta(seconds=30), end=T0 + timedelta(hours=1))
     played = [r["command_id"] for r in received if r["status"] == "played"]
     assert played == [f"{p.entry_id}#{p.item_index}" for p in preview]  # queued while offline, sent once back
@@ -92,7 +100,7 @@ async def test_schedule_window_plays_as_previewed_and_from_disk_while_offline(tm
     assert len({r["id"] for r in received}) == len({(r["command_id"], r["status"]) for r in received})
 
 
-async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, audio_server, topic_root):
+async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, audio_server, topic_root, report_tap):
     """What a cancelled slot does on the cluster: the next window no longer holds its airing, so it never plays
     and is not reported missed either; the airing that stays plays."""
     url, sha, size = audio_server.add("c.mp3", b"ID3" + bytes(1000))
@@ -101,12 +109,7 @@ async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, a
     cancelled = Entry("cds@1", T0 + timedelta(minutes=5), "Chuyển đổi số", (Item("d", ref),))
     clock = AcceleratedClock(T0, SPEED)
     player = SimulatedPlayer(clock=clock, cluster_id="c-x")
-    received: list[dict] = []
-    tap = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tap-{uuid.uuid4().hex[:6]}")
-    tap.on_message = lambda c, u, m: received.append(json.loads(m.payload)) if m.topic.endswith("/report") else None
-    tap.connect("127.0.0.1", 1883)
-    tap.subscribe(f"{topic_root}/#", qos=1)
-    tap.loop_start()
+    tap, received = report_tap
     topic = Topics(topic_root).for_cluster("c-x", Channel.COMMAND)
     config = AgentConfig(cluster_id="c-x", data_dir=tmp_path / "agent", topic_root=topic_root)
 
@@ -117,26 +120,22 @@ async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, a
             await asyncio.sleep(0.02)
         raise AssertionError(f"window v{version} was never applied")
 
-    try:
-        async with httpx.AsyncClient() as http:
-            agent = Agent(config, http=http, player=player, clock=clock)
-            await agent.start()
-            await asyncio.wait_for(agent.subscribed.wait(), 10)
-            first = schedule_command(1, [kept, cancelled], T0 + timedelta(hours=1), clock.now())
-            tap.publish(topic, json.dumps(first), qos=1)
-            await applied(1)
-            second = schedule_command(2, [kept], T0 + timedelta(hours=1), clock.now())
-            tap.publish(topic, json.dumps(second), qos=1)
-            await applied(2)
-            await asyncio.sleep(clock.wall_seconds(30 * 60))  # past both, and past the 15 minutes of lateness
-            for _ in range(300):
-                if any(r["status"] == "played" for r in received):
-                    break
-                await asyncio.sleep(0.02)
-            await agent.stop()
-    finally:
-        tap.loop_stop()
-        tap.disconnect()
+    async with httpx.AsyncClient() as http:
+        agent = Agent(config, http=http, player=player, clock=clock)
+        await agent.start()
+        await asyncio.wait_for(agent.subscribed.wait(), 10)
+        first = schedule_command(1, [kept, cancelled], T0 + timedelta(hours=1), clock.now())
+        tap.publish(topic, json.dumps(first), qos=1)
+        await applied(1)
+        second = schedule_command(2, [kept], T0 + timedelta(hours=1), clock.now())
+        tap.publish(topic, json.dumps(second), qos=1)
+        await applied(2)
+        await asyncio.sleep(clock.wall_seconds(30 * 60))  # past both, and past the 15 minutes of lateness
+        for _ in range(300):
+            if any(r["status"] == "played" for r in received):
+                break
+            await asyncio.sleep(0.02)
+        await agent.stop()
     assert [r.broadcast_id for r in player.log] == ["chieu@1"]
     outcomes = [(r["command_id"], r["status"]) for r in received]
     assert ("chieu@1#0", "played") in outcomes
