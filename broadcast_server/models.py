@@ -445,6 +445,9 @@ class ProgrammeItem(SQLModel, table=True):
     priority: str = Field(default="normal", sa_type=String(16))
     bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
     source: str | None = Field(default=None, sa_type=String(500))  # audio_file as the schedule file named it
+    # True: the item plays an approved bulletin named by id (`bulletin:` in a file, the console's form);
+    # False: the bulletin is the item's own, made from the file's text or audio_file when it was applied.
+    names_bulletin: bool = False
 
 
 class TargetGroup(SQLModel, table=True):

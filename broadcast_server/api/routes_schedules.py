@@ -1,7 +1,7 @@
 """/api/v1/schedules: the stored schedule as a schedule file, its slots, what a cluster will play when.
 
-Schedule files are applied as `bcast schedule apply` does (POST, text items only, inside the account's
-area), one approved bulletin is scheduled as the console's form does, slots are listed and cancelled.
+Schedule files are applied as `bcast schedule apply` does (POST, items of text or named bulletins, inside the
+account's area), one approved bulletin is scheduled as the console's form does, slots are listed and cancelled.
 Problems are told in English here, in Vietnamese in the CLI and the console.
 """
 
@@ -187,8 +187,8 @@ def apply_file(
     unless accept_conflicts; 422 every problem, each with its place in the file; 403 where the file reaches
     beyond the account's area (its targets, or stored slots, programmes and groups it would change), or when
     applying (not a dry run) without the right to approve bulletins: the file's text items go on air. Items
-    are text only: an `audio_file` is read from the server's own disk, so such files are applied there with
-    the CLI.
+    are text or `bulletin: <id>` (an approved bulletin of the area, e.g. an uploaded recording): an
+    `audio_file` is read from the server's own disk, so such files are applied there with the CLI.
     """
     try:
         result = apply_sent_file(

@@ -20,6 +20,7 @@ from broadcast_server.models import (
     Bulletin,
     BulletinKind,
     BulletinStatus,
+    Priority,
     Programme,
     ProgrammeItem,
     Slot,
@@ -64,6 +65,7 @@ class RenderedItem:
 
     spec: ItemSpec
     asset: AudioAsset
+    bulletin_id: str | None = None  # the approved bulletin a `bulletin:` item names (None: made from the file)
 
 
 def apply_schedule(
@@ -139,6 +141,13 @@ def _render_items(
             where = f"programmes[{i}].items[{j}]"
             if progress:
                 progress(f"{programme.id}: {item.title}")
+            if item.bulletin is not None:
+                named = _named_bulletin(session, item.bulletin, f"{where}.bulletin")
+                if isinstance(named, Problem):
+                    problems.append(named)
+                else:
+                    out.setdefault(programme.id, []).append(RenderedItem(item, named[1], named[0].id))
+                continue
             try:
                 if item.text is not None:
                     result = text_to_broadcast_audio(item.text, audio_dir, voice=voice, target_lufs=target_lufs)
@@ -159,6 +168,29 @@ def _render_items(
         session.rollback()
         raise ScheduleFileError(problems)
     return out
+
+
+def _named_bulletin(session: Session, bulletin_id: str, where: str) -> tuple[Bulletin, AudioAsset] | Problem:
+    """The approved, scheduled-kind bulletin a `bulletin:` item names, with its audio; else why not."""
+    bulletin = session.get(Bulletin, bulletin_id)
+    if bulletin is None:
+        return Problem(where, f"không có bản tin {bulletin_id!r}", f"no bulletin {bulletin_id!r}")
+    if bulletin.status != BulletinStatus.APPROVED:
+        return Problem(
+            where,
+            f"bản tin {bulletin_id!r} chưa được duyệt ({bulletin.status})",
+            f"bulletin {bulletin_id!r} is {bulletin.status}, not approved",
+        )
+    if bulletin.priority == Priority.EMERGENCY:
+        return Problem(
+            where,
+            "tin khẩn cấp không xếp lịch: phát ngay bằng lệnh khẩn cấp",
+            "an emergency bulletin is not scheduled: send it as an emergency broadcast",
+        )
+    asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
+    if asset is None:
+        return Problem(where, f"bản tin {bulletin_id!r} chưa có âm thanh", f"bulletin {bulletin_id!r} has no audio")
+    return bulletin, asset
 
 
 def schedule_conflicts(
@@ -250,9 +282,32 @@ def _store(
         }
         for position, item in enumerate(rendered.get(programme.id, [])):
             current = existing.pop(position, None)
+            if item.bulletin_id is not None:  # names an approved bulletin: point at it, make no copy
+                wanted = (item.spec.title, item.spec.priority, item.bulletin_id, None, True)
+                if (
+                    current is not None
+                    and (
+                        current.title,
+                        current.priority,
+                        current.bulletin_id,
+                        current.source,
+                        current.names_bulletin,
+                    )
+                    == wanted
+                ):
+                    continue
+                changed = True
+                current = current or ProgrammeItem(
+                    programme_id=programme.id, position=position, title=item.spec.title, bulletin_id=item.bulletin_id
+                )
+                current.title, current.priority, current.bulletin_id = wanted[:3]
+                current.source, current.names_bulletin = None, True
+                session.add(current)
+                continue
             bulletin = session.get(Bulletin, current.bulletin_id) if current else None
             same = (
                 current is not None
+                and not current.names_bulletin
                 and bulletin is not None
                 and bulletin.audio_asset_id == item.asset.id
                 and (current.title, current.priority, bulletin.category, current.source)
@@ -278,7 +333,7 @@ def _store(
                     programme_id=programme.id, position=position, title=item.spec.title, bulletin_id=bulletin.id
                 )
             current.title, current.priority, current.bulletin_id = item.spec.title, item.spec.priority, bulletin.id
-            current.source = item.spec.audio_file
+            current.source, current.names_bulletin = item.spec.audio_file, False
             session.add(current)
         for leftover in existing.values():
             session.delete(leftover)

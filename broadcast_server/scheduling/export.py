@@ -24,13 +24,18 @@ def export_schedule(session: Session) -> str:
         ).all()
         for item, bulletin in rows:
             entry: dict[str, Any] = {"title": item.title}
-            if item.source is not None:
+            # An item naming an approved bulletin (or, stored before names_bulletin existed, a recording
+            # without a file) is written as that bulletin's id; its category is the bulletin's own.
+            named = item.names_bulletin or (item.source is None and bulletin.text is None)
+            if named:
+                entry["bulletin"] = bulletin.id
+            elif item.source is not None:
                 entry["audio_file"] = item.source
             else:
                 entry["text"] = bulletin.text
             if item.priority != "normal":
                 entry["priority"] = item.priority
-            if bulletin.category:
+            if bulletin.category and not named:
                 entry["category"] = bulletin.category
             items.append(entry)
         programmes.append(

@@ -2,8 +2,9 @@
 
 A file names slots, programmes and groups by id; applying it creates or overwrites them. An account limited
 to an area (a district, a commune) may apply a file only if every slot and group of the file targets that
-area alone, and every stored slot it would change (same slot id, a programme or a group those slots use)
-plays in that area alone: a commune cannot retarget, or change the programme of, the district's slots.
+area alone, every bulletin its items name belongs to that area, and every stored slot it would change
+(same slot id, a programme or a group those slots use) plays in that area alone: a commune cannot
+retarget, or change the programme of, the district's slots.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 
 from broadcast_server.accounts.principal import Principal
 from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
-from broadcast_server.models import Slot
+from broadcast_server.models import Bulletin, Slot
 from broadcast_server.scheduling.cancel import SlotReach, TargetIndex
 from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.problems import Problem
@@ -37,6 +38,18 @@ def file_outside_scope(session: Session, principal: Principal, spec: ScheduleSpe
     for name, group in spec.groups.items():
         if not inside(index.reach_target(group, {})):
             problems.append(Problem(f"groups.{name}", "gồm nơi ngoài địa bàn của bạn", "reaches beyond your area"))
+
+    for i, programme in enumerate(spec.programmes):
+        for j, item in enumerate(programme.items):
+            named = session.get(Bulletin, item.bulletin) if item.bulletin is not None else None
+            if named is not None and named.owner_unit_id not in visible_units:
+                problems.append(
+                    Problem(
+                        f"programmes[{i}].items[{j}].bulletin",
+                        f"bản tin {named.id!r} thuộc địa bàn khác",
+                        f"bulletin {named.id!r} belongs to a unit outside your area",
+                    )
+                )
 
     stored = list(session.exec(select(Slot)))
     beyond = {slot.id for slot in stored if not inside(index.reach(slot))}

@@ -1,7 +1,8 @@
 """Schedule files: the YAML a district keeps in version control, parsed and checked without I/O.
 
-A file names programmes (ordered items: text read by TTS or an audio file), optional named groups of
-targets, and slots (a programme, a first date and local time, an optional RFC 5545 rule, a target).
+A file names programmes (ordered items: text read by TTS, an audio file, or an approved bulletin by its id),
+optional named groups of targets, and slots (a programme, a first date and local time, an optional RFC 5545
+rule, a target).
 Every problem is reported with its place in the file; a file with any problem is applied not at all.
 """
 
@@ -40,11 +41,14 @@ class ScheduleFileError(ValueError):
 
 @dataclass(frozen=True)
 class ItemSpec:
+    """One item: text read by TTS, an audio file beside the schedule file, or an approved bulletin by id."""
+
     title: str
     text: str | None = None
     audio_file: str | None = None
     priority: str = "normal"
     category: str | None = None
+    bulletin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,12 +257,23 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
             continue
         text = _text(item, "text", here, problems, required=False, limit=20_000)
         audio_file = _text(item, "audio_file", here, problems, required=False, limit=500)
-        if (text is None) == (audio_file is None):
+        bulletin = _text(item, "bulletin", here, problems, required=False, limit=64)
+        if sum(value is not None for value in (text, audio_file, bulletin)) != 1:
             problems.append(
                 Problem(
                     here,
-                    "cần đúng một trong hai: text (đọc bằng máy) hoặc audio_file (tệp âm thanh)",
-                    "needs exactly one of text (read by text-to-speech) or audio_file",
+                    "cần đúng một trong ba: text (đọc bằng máy), audio_file (tệp âm thanh) "
+                    "hoặc bulletin (mã một bản tin đã duyệt)",
+                    "needs exactly one of text (read by text-to-speech), audio_file or bulletin "
+                    "(an approved bulletin's id)",
+                )
+            )
+        if bulletin is not None and item.get("category") is not None:
+            problems.append(
+                Problem(
+                    f"{here}.category",
+                    "mục bulletin dùng chuyên mục của chính bản tin đó",
+                    "a bulletin item has its bulletin's own category",
                 )
             )
         items.append(
@@ -268,6 +283,7 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
                 audio_file=audio_file,
                 priority=_choice(item, "priority", PRIORITIES, "normal", here, problems),
                 category=_text(item, "category", here, problems, required=False, limit=200),
+                bulletin=bulletin,
             )
         )
     return ProgrammeSpec(

@@ -67,9 +67,10 @@ def apply_sent_file(
     on_disk = [
         Problem(
             f"programmes[{i}].items[{j}].audio_file",
-            "tệp âm thanh được đọc trên ổ đĩa của máy chủ: hãy áp dụng tệp lịch này trên máy chủ bằng "
-            "`bcast schedule apply`, hoặc dùng mục văn bản",
-            "audio files are read from the server's disk; apply this file there with `bcast schedule apply`",
+            "tệp âm thanh được đọc trên ổ đĩa của máy chủ: hãy tải bản ghi âm lên thành bản tin, duyệt, rồi "
+            "ghi `bulletin: <mã bản tin>`; hoặc áp dụng tệp này trên máy chủ bằng `bcast schedule apply`",
+            "audio files are read from the server's disk: upload the recording as a bulletin, approve it and "
+            "name it with `bulletin: <id>`, or apply this file there with `bcast schedule apply`",
         )
         for i, programme in enumerate(spec.programmes)
         for j, item in enumerate(programme.items)

@@ -166,7 +166,12 @@ def schedule_bulletin(
     session.flush()
     session.add(
         ProgrammeItem(
-            programme_id=slot_id, position=0, title=bulletin.title, priority=item.priority, bulletin_id=bulletin.id
+            programme_id=slot_id,
+            position=0,
+            title=bulletin.title,
+            priority=item.priority,
+            bulletin_id=bulletin.id,
+            names_bulletin=True,  # exported as `bulletin: <id>`, so the file reads back to this very item
         )
     )
     session.add(
