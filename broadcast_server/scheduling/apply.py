@@ -171,7 +171,7 @@ def _render_items(
 
 
 def _named_bulletin(session: Session, bulletin_id: str, where: str) -> tuple[Bulletin, AudioAsset] | Problem:
-    """The approved, scheduled-kind bulletin a `bulletin:` item names, with its audio; else why not."""
+    """The approved, non-emergency bulletin a `bulletin:` item names, with its audio; else why not."""
     bulletin = session.get(Bulletin, bulletin_id)
     if bulletin is None:
         return Problem(where, f"không có bản tin {bulletin_id!r}", f"no bulletin {bulletin_id!r}")
@@ -283,26 +283,13 @@ def _store(
         for position, item in enumerate(rendered.get(programme.id, [])):
             current = existing.pop(position, None)
             if item.bulletin_id is not None:  # names an approved bulletin: point at it, make no copy
+                row = current or ProgrammeItem(programme_id=programme.id, position=position, title="", bulletin_id="")
+                stored = (row.title, row.priority, row.bulletin_id, row.source, row.names_bulletin)
                 wanted = (item.spec.title, item.spec.priority, item.bulletin_id, None, True)
-                if (
-                    current is not None
-                    and (
-                        current.title,
-                        current.priority,
-                        current.bulletin_id,
-                        current.source,
-                        current.names_bulletin,
-                    )
-                    == wanted
-                ):
-                    continue
-                changed = True
-                current = current or ProgrammeItem(
-                    programme_id=programme.id, position=position, title=item.spec.title, bulletin_id=item.bulletin_id
-                )
-                current.title, current.priority, current.bulletin_id = wanted[:3]
-                current.source, current.names_bulletin = None, True
-                session.add(current)
+                if stored != wanted:
+                    row.title, row.priority, row.bulletin_id, row.source, row.names_bulletin = wanted
+                    session.add(row)
+                    changed = True
                 continue
             bulletin = session.get(Bulletin, current.bulletin_id) if current else None
             same = (
