@@ -114,9 +114,9 @@ def list_command(
     from broadcast_server.db.session import session_scope
     from broadcast_server.db.types import utcnow
     from broadcast_server.models import Programme, Slot
-    from broadcast_server.scheduling.cancel import TargetIndex
     from broadcast_server.scheduling.catalog import target_spec
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.slot_reach import TargetIndex
     from broadcast_server.scheduling.slot_words import ACTIVE, places_of, repetition_vi, slot_state
 
     table = Table(title="Các khung giờ phát" + ("" if show_all else " đang áp dụng"))
@@ -166,8 +166,9 @@ def cancel_command(
     from broadcast_server.db.open import open_database
     from broadcast_server.db.session import session_scope
     from broadcast_server.models import Programme, Slot
-    from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot, slot_reach
+    from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot
     from broadcast_server.scheduling.recurrence import LOCAL_TZ
+    from broadcast_server.scheduling.slot_reach import slot_reach
 
     out, err = Console(), Console(stderr=True)
     with open_database(database_url) as (_settings, engine):

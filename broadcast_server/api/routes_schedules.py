@@ -16,17 +16,18 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlmodel import select
 
 from broadcast_server.accounts.principal import Action, Principal
-from broadcast_server.accounts.scope import OutOfScope, cluster_in_scope
+from broadcast_server.accounts.scope import OutOfScope, cluster_in_scope, visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
 from broadcast_server.models import Cluster, Programme, Slot
-from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, TargetIndex, cancel_slot
+from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_slot
 from broadcast_server.scheduling.export import export_schedule
 from broadcast_server.scheduling.preview import preview
 from broadcast_server.scheduling.schedule_file import ScheduleFileError
 from broadcast_server.scheduling.sent_file import MAX_SENT_FILE_BYTES, FileOutsideScope, apply_sent_file
 from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
+from broadcast_server.scheduling.slot_reach import TargetIndex, slot_visible
 from speaker_agent.playout.runner import item_command_id
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -228,12 +229,18 @@ def apply_file(
 
 @router.get("/slots", response_model=list[SlotOut])
 def list_slots(session: SessionDep, principal: PrincipalDep, include_cancelled: bool = False) -> list[SlotOut]:
-    """Every slot of the stored schedule (cancelled ones too with include_cancelled=true), by id."""
+    """The slots of the caller's area (cancelled ones too with include_cancelled=true), by id: those that play
+    on one of its clusters or name only units of it, as the console lists them."""
     query = select(Slot).order_by(Slot.id)
     if not include_cancelled:
         query = query.where(Slot.cancelled_at.is_(None))  # type: ignore[union-attr]
     index = TargetIndex.load(session)
-    return [_slot_out(session, slot, index) for slot in session.exec(query)]
+    visible_units, visible = visible_unit_ids(session, principal), visible_cluster_ids(session, principal)
+    return [
+        _slot_out(session, slot, index)
+        for slot in session.exec(query)
+        if slot_visible(index.reach(slot), visible_units, visible)
+    ]
 
 
 @router.post("/slots/{slot_id}/cancel", response_model=SlotOut, responses={403: {}, 404: {}, 409: {}})

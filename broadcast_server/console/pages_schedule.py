@@ -19,24 +19,18 @@ from broadcast_server.api.schemas import RowId
 from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
-from broadcast_server.console.slot_view import SlotRow, SlotView, slot_visible
+from broadcast_server.console.slot_view import SlotRow, SlotView
 from broadcast_server.console.templating import page
 from broadcast_server.console.upcoming import airings
 from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI, week_days, week_start
 from broadcast_server.models import Programme, ProgrammeItem, Slot
-from broadcast_server.scheduling.cancel import (
-    SlotAlreadyCancelled,
-    SlotNotFound,
-    TargetIndex,
-    cancel_refusal,
-    cancel_slot,
-    slot_reach,
-)
+from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_refusal, cancel_slot
 from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
 from broadcast_server.scheduling.schedule_file import ScheduleFileError
 from broadcast_server.scheduling.sent_file import MAX_SENT_FILE_BYTES, FileOutsideScope, apply_sent_file
 from broadcast_server.scheduling.single_slot import WEEKDAYS, SingleSlotError, SingleSlotRequest, schedule_bulletin
+from broadcast_server.scheduling.slot_reach import TargetIndex, slot_reach, slot_visible
 from broadcast_server.scheduling.slot_words import ACTIVE, next_airings, places_of, repetition_vi, slot_state
 from broadcast_server.statistics.periods import LOCAL_TZ, day_start, local_day
 

@@ -14,10 +14,10 @@ from sqlmodel import Session, select
 from broadcast_server.accounts.principal import Principal
 from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
 from broadcast_server.models import Bulletin, Slot
-from broadcast_server.scheduling.cancel import SlotReach, TargetIndex
 from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.schedule_file import ScheduleSpec
+from broadcast_server.scheduling.slot_reach import SlotReach, TargetIndex
 
 
 def file_outside_scope(session: Session, principal: Principal, spec: ScheduleSpec) -> list[Problem]:

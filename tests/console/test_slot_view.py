@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from broadcast_server.console.slot_view import slot_visible
-from broadcast_server.scheduling.cancel import SlotReach
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
+from broadcast_server.scheduling.slot_reach import SlotReach, slot_visible
 from broadcast_server.scheduling.slot_words import (
     ACTIVE,
     CANCELLED,

@@ -185,3 +185,34 @@ def test_the_list_command_shows_what_to_cancel(world, database_url) -> None:
     every = runner.invoke(app, ["schedule", "list", "--all", "--database-url", database_url], env={"COLUMNS": "250"})
     assert "chuyen-doi-so-thu-hai" in every.output and "Đã hủy" in every.output
     assert "Hằng tuần: Thứ Hai" in every.output
+
+
+def test_the_api_lists_the_slots_of_the_callers_area(world, apply, example_week, database_url) -> None:
+    from fastapi.testclient import TestClient
+
+    from bcast.demo import admin_headers
+    from broadcast_server.accounts.service import create_user, issue_token
+    from broadcast_server.api.app import create_app
+    from broadcast_server.runtime import Runtime
+    from broadcast_server.settings import Settings
+
+    trung_only = example_week.replace(
+        "    rule: FREQ=WEEKLY;BYDAY=MO\n    target: {units: [Quảng Ngãi/Bình Sơn]}",
+        "    rule: FREQ=WEEKLY;BYDAY=MO\n    target: {units: [Quảng Ngãi/Bình Sơn/Xã Bình Trung]}",
+    )
+    apply(trung_only)  # the Monday column now plays in Bình Trung alone
+    with session_scope(world) as session:
+        user = create_user(
+            session,
+            username="xem-hai",
+            password="mat-khau-dai-du-16",
+            role=Role.VIEWER,
+            scope_unit_id=unit_id(world, "Xã Bình Hải"),
+        )
+        token, _ = issue_token(session, user.id, name="api")
+    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=world)
+    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(world)) as api:
+        everything = {s["id"] for s in api.get("/api/v1/schedules/slots").json()}
+        hai = {s["id"] for s in api.get("/api/v1/schedules/slots", headers={"Authorization": f"Bearer {token}"}).json()}
+    assert "chuyen-doi-so-thu-hai" in everything
+    assert hai == everything - {"chuyen-doi-so-thu-hai"}
