@@ -30,7 +30,7 @@ from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
 from broadcast_server.scheduling.schedule_file import ScheduleFileError
 from broadcast_server.scheduling.sent_file import MAX_SENT_FILE_BYTES, FileOutsideScope, apply_sent_file
 from broadcast_server.scheduling.single_slot import WEEKDAYS, SingleSlotError, SingleSlotRequest, schedule_bulletin
-from broadcast_server.scheduling.slot_reach import TargetIndex, slot_reach, slot_visible
+from broadcast_server.scheduling.slot_reach import SlotReach, TargetIndex, slot_reach, slot_visible
 from broadcast_server.scheduling.slot_words import ACTIVE, next_airings, places_of, repetition_vi, slot_state
 from broadcast_server.statistics.periods import LOCAL_TZ, day_start, local_day
 
@@ -198,17 +198,16 @@ def schedule_save(
     )
 
 
-def _slot_in_view(session: SessionDep, principal: Principal, slot_id: str) -> Slot:
-    """The slot, if it reaches (or names) a part of the caller's scope; otherwise the page is not theirs."""
+def _slot_in_view(session: SessionDep, principal: Principal, slot_id: str) -> tuple[Slot, SlotReach]:
+    """The slot and what it reaches, if it reaches (or names) a part of the caller's scope; else not theirs."""
     slot = session.get(Slot, slot_id)
     if slot is None:
         raise PageNotFound("Không có khung giờ phát này.")
+    reach = slot_reach(session, slot)
     visible_units = visible_unit_ids(session, principal)
-    if visible_units is not None:
-        visible = visible_cluster_ids(session, principal)
-        if not slot_visible(slot_reach(session, slot), visible_units, visible):
-            raise PageForbidden("Khung giờ này không phát ở địa bàn của bạn.")
-    return slot
+    if visible_units is not None and not slot_visible(reach, visible_units, visible_cluster_ids(session, principal)):
+        raise PageForbidden("Khung giờ này không phát ở địa bàn của bạn.")
+    return slot, reach
 
 
 @router.get("/schedule/slots")
@@ -258,14 +257,13 @@ def slot_page(
     cancelled: int = 0,
 ) -> Response:
     """A slot: what it airs, when, where; the next airings; 'Hủy khung giờ' for those who may."""
-    slot = _slot_in_view(session, principal, slot_id)
+    slot, reach = _slot_in_view(session, principal, slot_id)
     programme = session.get(Programme, slot.programme_id)
     items = session.exec(
         select(ProgrammeItem.title, ProgrammeItem.priority)
         .where(ProgrammeItem.programme_id == slot.programme_id)
         .order_by(ProgrammeItem.position)  # type: ignore[arg-type]
     ).all()
-    reach = slot_reach(session, slot)
     target = target_spec(slot.target)
     first_day, at = date.fromisoformat(slot.start_date), time.fromisoformat(slot.start_time)
     until = date.fromisoformat(slot.until) if slot.until else None

@@ -164,3 +164,33 @@ def world(fleet, apply, example_week):
     )
     apply(example_week)
     return fleet
+
+
+@pytest.fixture
+def api(fleet, database_url):
+    """An API client on this test's database, signed in as the admin; `bearer()` gives other accounts' headers."""
+    from fastapi.testclient import TestClient
+
+    from bcast.demo import admin_headers
+    from broadcast_server.api.app import create_app
+    from broadcast_server.runtime import Runtime
+    from broadcast_server.settings import Settings
+
+    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=fleet)
+    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(fleet)) as client:
+        yield client
+
+
+def bearer(engine, username: str, unit: str, role: str = "approver") -> dict[str, str]:
+    """Authorization header of a new account of `role` limited to the unit named `unit` (e.g. 'Xã Bình Hải')."""
+    from sqlmodel import select
+
+    from broadcast_server.accounts.service import create_user, issue_token
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.models import AdminUnit
+
+    with session_scope(engine) as session:
+        unit_id = session.exec(select(AdminUnit.id).where(AdminUnit.name == unit)).one()
+        user = create_user(session, username=username, password="mat-khau-dai-du-16", role=role, scope_unit_id=unit_id)
+        token, _ = issue_token(session, user.id, name="api")
+    return {"Authorization": f"Bearer {token}"}

@@ -19,6 +19,7 @@ from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFoun
 from broadcast_server.scheduling.push import SchedulePusher, push_schedules
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
 
+from .conftest import bearer
 from .test_airing_statistics import targets
 from .test_push import T1, RecordingPublisher, entry_ids
 
@@ -135,43 +136,25 @@ def test_the_cancel_command(world, database_url) -> None:
     assert unknown.exit_code == 2 and "Không có khung giờ" in unknown.output
 
 
-def test_the_cancel_route(world, database_url) -> None:
-    from fastapi.testclient import TestClient
+def test_the_cancel_route(world, api) -> None:
+    token_headers = bearer(world, "duyet-hai", "Xã Bình Hải")
+    listed = api.get("/api/v1/schedules/slots").json()
+    assert [s["id"] for s in listed] == sorted(s["id"] for s in listed) and len(listed) == 4
+    morning = next(s for s in listed if s["id"] == MORNING)
+    assert (morning["rule"], morning["start_time"], morning["cancelled_at"]) == ("FREQ=DAILY", "05:30", None)
+    assert morning["clusters"] == 144
 
-    from bcast.demo import admin_headers
-    from broadcast_server.accounts.service import create_user, issue_token
-    from broadcast_server.api.app import create_app
-    from broadcast_server.runtime import Runtime
-    from broadcast_server.settings import Settings
-
-    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=world)
-    with session_scope(world) as session:
-        user = create_user(
-            session,
-            username="duyet-hai",
-            password="mat-khau-dai-du-16",
-            role=Role.APPROVER,
-            scope_unit_id=unit_id(world, "Xã Bình Hải"),
-        )
-        token, _ = issue_token(session, user.id, name="api")
-    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(world)) as api:
-        listed = api.get("/api/v1/schedules/slots").json()
-        assert [s["id"] for s in listed] == sorted(s["id"] for s in listed) and len(listed) == 4
-        morning = next(s for s in listed if s["id"] == MORNING)
-        assert (morning["rule"], morning["start_time"], morning["cancelled_at"]) == ("FREQ=DAILY", "05:30", None)
-        assert morning["clusters"] == 144
-
-        scoped = api.post(f"/api/v1/schedules/slots/{MORNING}/cancel", headers={"Authorization": f"Bearer {token}"})
-        assert scoped.status_code == 403 and "outside your scope" in scoped.json()["detail"]
-        assert api.post("/api/v1/schedules/slots/khong-co/cancel").status_code == 404
-        done = api.post(f"/api/v1/schedules/slots/{MORNING}/cancel")
-        assert done.status_code == 200 and done.json()["cancelled_at"] is not None
-        again = api.post(f"/api/v1/schedules/slots/{MORNING}/cancel")
-        assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
-        assert MORNING not in {s["id"] for s in api.get("/api/v1/schedules/slots").json()}
-        every = api.get("/api/v1/schedules/slots", params={"include_cancelled": "true"}).json()
-        assert MORNING in {s["id"] for s in every}
-        assert f"id: {MORNING}" not in api.get("/api/v1/schedules").text  # the exported file leaves it out
+    scoped = api.post(f"/api/v1/schedules/slots/{MORNING}/cancel", headers=token_headers)
+    assert scoped.status_code == 403 and "outside your scope" in scoped.json()["detail"]
+    assert api.post("/api/v1/schedules/slots/khong-co/cancel").status_code == 404
+    done = api.post(f"/api/v1/schedules/slots/{MORNING}/cancel")
+    assert done.status_code == 200 and done.json()["cancelled_at"] is not None
+    again = api.post(f"/api/v1/schedules/slots/{MORNING}/cancel")
+    assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+    assert MORNING not in {s["id"] for s in api.get("/api/v1/schedules/slots").json()}
+    every = api.get("/api/v1/schedules/slots", params={"include_cancelled": "true"}).json()
+    assert MORNING in {s["id"] for s in every}
+    assert f"id: {MORNING}" not in api.get("/api/v1/schedules").text  # the exported file leaves it out
 
 
 def test_the_list_command_shows_what_to_cancel(world, database_url) -> None:
@@ -187,32 +170,14 @@ def test_the_list_command_shows_what_to_cancel(world, database_url) -> None:
     assert "Hằng tuần: Thứ Hai" in every.output
 
 
-def test_the_api_lists_the_slots_of_the_callers_area(world, apply, example_week, database_url) -> None:
-    from fastapi.testclient import TestClient
-
-    from bcast.demo import admin_headers
-    from broadcast_server.accounts.service import create_user, issue_token
-    from broadcast_server.api.app import create_app
-    from broadcast_server.runtime import Runtime
-    from broadcast_server.settings import Settings
-
+def test_the_api_lists_the_slots_of_the_callers_area(world, apply, example_week, api) -> None:
     trung_only = example_week.replace(
         "    rule: FREQ=WEEKLY;BYDAY=MO\n    target: {units: [Quảng Ngãi/Bình Sơn]}",
         "    rule: FREQ=WEEKLY;BYDAY=MO\n    target: {units: [Quảng Ngãi/Bình Sơn/Xã Bình Trung]}",
     )
     apply(trung_only)  # the Monday column now plays in Bình Trung alone
-    with session_scope(world) as session:
-        user = create_user(
-            session,
-            username="xem-hai",
-            password="mat-khau-dai-du-16",
-            role=Role.VIEWER,
-            scope_unit_id=unit_id(world, "Xã Bình Hải"),
-        )
-        token, _ = issue_token(session, user.id, name="api")
-    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=world)
-    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(world)) as api:
-        everything = {s["id"] for s in api.get("/api/v1/schedules/slots").json()}
-        hai = {s["id"] for s in api.get("/api/v1/schedules/slots", headers={"Authorization": f"Bearer {token}"}).json()}
+    viewer = bearer(world, "xem-hai", "Xã Bình Hải", role="viewer")
+    everything = {s["id"] for s in api.get("/api/v1/schedules/slots").json()}
+    hai = {s["id"] for s in api.get("/api/v1/schedules/slots", headers=viewer).json()}
     assert "chuyen-doi-so-thu-hai" in everything
     assert hai == everything - {"chuyen-doi-so-thu-hai"}

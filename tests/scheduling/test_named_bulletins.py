@@ -14,6 +14,8 @@ from broadcast_server.models import AdminUnit, Bulletin, ProgrammeItem
 from broadcast_server.scheduling.export import export_schedule
 from broadcast_server.scheduling.schedule_file import ScheduleFileError, parse_schedule_yaml
 
+from .conftest import bearer
+
 FILE = """
 version: 1
 programmes:
@@ -155,26 +157,11 @@ def test_a_bulletin_scheduled_from_the_form_exports_as_itself(apply, fleet, reco
         assert export_schedule(session) == exported
 
 
-def test_a_commune_names_only_its_own_bulletins(fleet, recording, database_url) -> None:
-    from fastapi.testclient import TestClient
-
-    from broadcast_server.accounts.service import create_user, issue_token
-    from broadcast_server.api.app import create_app
-    from broadcast_server.runtime import Runtime
-    from broadcast_server.settings import Settings
-
+def test_a_commune_names_only_its_own_bulletins(fleet, recording, api) -> None:
     named = recording()  # Bình Hải's
-    with session_scope(fleet) as session:
-        chau = session.exec(select(AdminUnit.id).where(AdminUnit.name == "Xã Bình Châu")).one()
-        user = create_user(
-            session, username="duyet-chau", password="mat-khau-dai-du-16", role="approver", scope_unit_id=chau
-        )
-        token, _ = issue_token(session, user.id, name="api")
     text = FILE.format(bulletin=named).replace("Xã Bình Hải]", "Xã Bình Châu]")
-    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=fleet)
-    headers = {"content-type": "application/yaml", "Authorization": f"Bearer {token}"}
-    with TestClient(create_app(runtime, manage_runtime=False)) as api:
-        refused = api.post("/api/v1/schedules", content=text.encode(), headers=headers)
+    headers = {"content-type": "application/yaml", **bearer(fleet, "duyet-chau", "Xã Bình Châu")}
+    refused = api.post("/api/v1/schedules", content=text.encode(), headers=headers)
     assert refused.status_code == 403, refused.text
     assert refused.json()["detail"] == [
         f"programmes[0].items[1].bulletin: bulletin '{named}' belongs to a unit outside your area"

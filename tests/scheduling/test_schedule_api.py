@@ -14,21 +14,15 @@ from broadcast_server.models import AdminUnit, AuditEntry, Bulletin, Slot
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
 from broadcast_server.scheduling.schedule_file import parse_schedule_yaml
 
+from .conftest import bearer
+
 MONDAY = {"start": "2026-11-23T00:00:00+07:00", "end": "2026-11-24T00:00:00+07:00"}
 
 
 @pytest.fixture
-def api(world, database_url):
-    from fastapi.testclient import TestClient
-
-    from bcast.demo import admin_headers
-    from broadcast_server.api.app import create_app
-    from broadcast_server.runtime import Runtime
-    from broadcast_server.settings import Settings
-
-    runtime = Runtime.from_settings(Settings(database_url=database_url), engine=world)
-    with TestClient(create_app(runtime, manage_runtime=False), headers=admin_headers(world)) as client:
-        yield client
+def api(world, api):
+    """The admin's API client (conftest), on the Bình Sơn fleet with the example week applied."""
+    return api
 
 
 def preview_url(cluster_id: str, **times: str) -> str:
@@ -325,18 +319,7 @@ HAI = "Quảng Ngãi/Bình Sơn/Xã Bình Hải"
 
 
 def _token_for(world, username: str, unit: str, role: str = "approver") -> dict[str, str]:
-    from broadcast_server.accounts.service import create_user, issue_token
-
-    with session_scope(world) as session:
-        user = create_user(
-            session,
-            username=username,
-            password="mat-khau-dai-du-16",
-            role=role,
-            scope_unit_id=_unit(world, unit),
-        )
-        token, _ = issue_token(session, user.id, name="api")
-    return {"content-type": "application/yaml", "Authorization": f"Bearer {token}"}
+    return {"content-type": "application/yaml", **bearer(world, username, unit, role)}
 
 
 def test_a_file_stays_inside_the_accounts_area(api, world, example_week) -> None:
