@@ -21,10 +21,11 @@ from broadcast_server.scheduling.apply import ConflictNotice, RenderedItem, sche
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
 from broadcast_server.scheduling.schedule_file import ItemSpec, ProgrammeSpec, ScheduleSpec, SlotSpec, TargetSpec
+from broadcast_server.scheduling.slot_words import DAY_CODES
 from broadcast_server.scheduling.targets import unit_paths
 from broadcast_server.services.tree_query import load_cluster_units, load_units
 
-WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # RFC 5545 day codes, Monday first as in Vietnam
+WEEKDAYS = DAY_CODES  # RFC 5545 day codes, Monday first as in Vietnam
 LAYERS = ("background", "insert")
 
 
