@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,6 +45,7 @@ _MEDIA_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "wav": "audio/wav"}
 _KNOWN_LIMIT = 10_000
 MEMORY_FILE_MAX = 16 * 1024 * 1024
 MEMORY_TOTAL_MAX = 256 * 1024 * 1024
+SECRET_RECHECK_S = 1.0  # how long the in-memory answer keeps the token secret it read (see AudioFromMemory)
 _CACHE_CONTROL = {"Cache-Control": "public, max-age=31536000, immutable"}
 
 
@@ -122,6 +124,16 @@ class AudioFromMemory:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+        self._secret: tuple[bytes, float] | None = None  # (token secret, time.monotonic() it was read)
+
+    def _token_secret(self) -> bytes:
+        """The token secret, read again at most every SECRET_RECHECK_S: the key file's stat per download cost
+        an emergency's ten thousand downloads a share of the server's core. A token the kept secret refuses
+        goes on to the route, which reads the key file each time, so a rotated secret is never refused."""
+        now = time.monotonic()
+        if self._secret is None or now - self._secret[1] >= SECRET_RECHECK_S:
+            self._secret = (_audio_secret(self.runtime), now)
+        return self._secret[0]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith(PATH_PREFIX):
@@ -141,7 +153,7 @@ class AudioFromMemory:
         query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         try:
             now = self.runtime.clock.now().timestamp()
-            check_audio_token(_audio_secret(self.runtime), sha256, query.get("exp"), query.get("tok"), now)
+            check_audio_token(self._token_secret(), sha256, query.get("exp"), query.get("tok"), now)
         except AudioTokenRefused:
             return None
         return Response(stored.body, headers=stored.headers)

@@ -115,3 +115,42 @@ async def test_an_unknown_asset_is_404_and_not_remembered(served) -> None:
     async with _client(app) as client:
         assert (await client.get(unknown)).status_code == 404
     assert sha not in runtime.audio_files
+
+
+async def test_a_changed_token_secret_is_never_refused_and_the_old_one_ends(served, monkeypatch) -> None:
+    """The in-memory answer keeps the secret it read for SECRET_RECHECK_S; what it refuses goes to the route,
+    which reads the key file each time: a new secret's token is served at once, an old one ends with the wait."""
+    from types import SimpleNamespace
+
+    from broadcast_server.api.deps import get_runtime
+    from broadcast_server.signing.command_signer import ServerCommandSigner
+    from broadcast_server.signing.keyring import generate_keyring, save_keyring
+
+    app, runtime, path, url = served
+    key_file = runtime.settings.signing_key_file
+    runtime.bus = SimpleNamespace(signer=ServerCommandSigner(key_file))  # the key file as the running server reads it
+    routed = []
+
+    async def counted_runtime():
+        routed.append(1)
+        return runtime
+
+    app.dependency_overrides[get_runtime] = counted_runtime
+    monkeypatch.setattr(routes_audio, "SECRET_RECHECK_S", 3600.0)
+    async with _client(app) as client:
+        assert (await client.get(url)).status_code == 200 and len(routed) == 1  # the route looks the file up
+        assert (await client.get(url)).status_code == 200 and len(routed) == 1  # from memory, secret kept
+
+        fresh = generate_keyring()
+        save_keyring(key_file, fresh)
+        sha = path.stem
+        new_url = authorised_url(
+            f"http://testserver/api/v1/audio/{sha}", sha, int(time.time()) + 600, fresh.audio_token_secret
+        )
+        answer = await client.get(new_url)  # refused by the kept secret, served by the route
+        assert answer.status_code == 200 and answer.content == DATA and len(routed) == 2
+
+        monkeypatch.setattr(routes_audio, "SECRET_RECHECK_S", 0.0)  # the wait is over
+        assert (await client.get(new_url)).status_code == 200 and len(routed) == 2  # from memory again
+        old = await client.get(url)
+        assert old.status_code == 403 and len(routed) == 3
