@@ -24,9 +24,7 @@ own CPU time is load on this machine that no real fleet puts on the server's.
   are on tmpfs (/dev/shm) when there is one: on one disk, 10,000 agents' file writes, renames and fsyncs
   queue in one ext4 journal, which no fleet of devices with a card each does; so a device's own write
   and fsync time is not in the figure (the JSON says `agents_disk`; `--agents-on-disk` measures with them
-  on the disk). On tmpfs the agents commit a download on their loop rather than in a thread, as there is
-  no slow fsync to keep off it (`FleetSimulation(files_on_tmpfs=True)`): ten thousand thread hand-offs
-  cost the simulator's two processes 1 to 1.5 s of p99 (docs/benchmarks.md).
+  on the disk).
   The server is uvicorn as `bcast server` runs it (uvloop and httptools when installed), without the
   reverse proxy production puts in front (docker/Caddyfile).
 p50, p99 and max are nearest-rank over all N clusters; a cluster that never started counts as infinite
@@ -121,7 +119,6 @@ async def fleet_agents(n: int, port: int, data_root: Path, key_file: Path, part:
         mqtt_port=port,
         speed=SPEED,
         trusted_keys=load_or_create_keyring(key_file).trusted_public_keys,
-        files_on_tmpfs=data_root.is_relative_to(SHM),
     )
     await sim.start(connect_timeout_s=600)
     emit({"ready": True, "connect_s": round(sim.connect_s or 0.0, 3)})

@@ -40,7 +40,6 @@ from mqtt_contract.signing import CommandSigner
 from speaker_agent.agent import Agent
 from speaker_agent.clock import Clock, SystemClock, isoformat
 from speaker_agent.config import AgentConfig
-from speaker_agent.downloader import Offload, run_inline
 from speaker_agent.player import PlayRecord, SimulatedPlayer
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,6 @@ class FleetSimulation:
         agent_options: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
         trusted_keys: Iterable[str] | None = None,
-        files_on_tmpfs: bool = False,
     ) -> None:
         communes = communes or {}
         # The simulator signs its own dispatches. Given `trusted_keys` (e.g. the server's public key), its
@@ -113,8 +111,6 @@ class FleetSimulation:
         self.cluster_ids = list(cluster_ids)
         self.members = [FleetMember(cid, communes.get(cid, "")) for cid in self.cluster_ids]
         self.data_root = data_root
-        # On tmpfs an fsync costs nothing: the agents commit downloads on the loop instead of in a thread.
-        self.offload: Offload = run_inline if files_on_tmpfs else asyncio.to_thread
         self.broker = broker  # a bcast.broker.LocalBroker the simulation may restart, or None
         self.mqtt_host = broker.host if broker is not None else mqtt_host
         self.mqtt_port = broker.port if broker is not None else mqtt_port
@@ -192,7 +188,6 @@ class FleetSimulation:
             clock=cluster.clock,
             rng=self.rng,  # jitter only; one generator for all saves ~2.5 KB per agent
             on_report=cluster.reports.append,
-            offload=self.offload,
         )
 
     async def start(self, *, connect_timeout_s: float = 60.0) -> None:

@@ -44,7 +44,7 @@ from speaker_agent.cache import AudioCache
 from speaker_agent.clock import Clock, SystemClock, isoformat, parse_time
 from speaker_agent.command_auth import CommandGate, CommandRefused, KeySetRefused, Redelivered
 from speaker_agent.config import AgentConfig
-from speaker_agent.downloader import Downloader, DownloadError, HttpClient, Offload
+from speaker_agent.downloader import Downloader, DownloadError, HttpClient
 from speaker_agent.mqtt_loop import AsyncioPahoDriver, secure_agent_client
 from speaker_agent.outbox import Outbox
 from speaker_agent.player import Player, PlayerError, PlayOutcome
@@ -120,7 +120,6 @@ class Agent:
         rng: random.Random | None = None,
         disk_free: Callable[[], int] | None = None,
         on_report: Callable[[dict[str, Any]], None] | None = None,
-        offload: Offload = asyncio.to_thread,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -146,7 +145,6 @@ class Agent:
             base_delay_s=config.download_backoff_s,
             rng=self.rng,
             headers={"User-Agent": config.firmware, "X-Bcast-Cluster": config.cluster_id},
-            offload=offload,
         )
         self.volume = self.state.volume if self.state.volume is not None else config.volume
         _set_player_volume(player, self.volume)

@@ -16,26 +16,13 @@ import hashlib
 import logging
 import random
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from speaker_agent.cache import AudioCache, CacheFullError
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Offload = Callable[..., Awaitable[Any]]
-"""How blocking file work (the fsync and rename that commit a download) is run: `asyncio.to_thread`."""
-
-
-async def run_inline(work: Callable[..., T], /, *args: Any) -> T:
-    """Run blocking file work on the loop itself, for disks where fsync costs nothing (a simulator's tmpfs).
-
-    On a device an fsync to an SD card can take a while, and a thread keeps it off the loop that times
-    playback; ten thousand simulated agents sharing one process would spend more on the thread hand-offs
-    than on the work (bench/fanout.py)."""
-    return work(*args)
 
 
 class DownloadError(RuntimeError):
@@ -79,10 +66,8 @@ class Downloader:
         max_delay_s: float = 30.0,
         rng: random.Random | None = None,
         headers: dict[str, str] | None = None,
-        offload: Offload = asyncio.to_thread,
     ) -> None:
         self.client = client
-        self.offload = offload
         self.headers = dict(headers or {})
         self.cache = cache
         self.attempts = attempts
@@ -176,4 +161,4 @@ class Downloader:
         if digest.hexdigest() != sha256:
             raise IntegrityError(f"{url}: SHA-256 mismatch")
         # fsync can take a while on an SD card: not on the loop that times playback and keepalives.
-        return await self.offload(self.cache.commit, sha256, partial)
+        return await asyncio.to_thread(self.cache.commit, sha256, partial)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from speaker_agent.cache import AudioCache
-from speaker_agent.downloader import Downloader, DownloadError, run_inline
+from speaker_agent.downloader import Downloader, DownloadError
 from speaker_agent.http_client import UrllibClient
 
 DATA = random.Random(9).randbytes(300_000)
@@ -209,27 +209,3 @@ def _free_port() -> int:
     with socket.socket() as probe:  # bound, then released: nobody listens there
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class _ThreadNotingCache(AudioCache):
-    """Notes the thread each commit (the download's fsync and rename) runs on."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.commit_threads: list[int] = []
-
-    def commit(self, sha256: str, partial: Path) -> Path:
-        self.commit_threads.append(threading.get_ident())
-        return super().commit(sha256, partial)
-
-
-@pytest.mark.parametrize("inline", [False, True])
-async def test_the_commit_runs_in_a_thread_unless_told_to_run_inline(origin, tmp_path, inline) -> None:
-    """A device keeps fsync off the loop; a simulator on tmpfs runs it inline (FleetSimulation(files_on_tmpfs))."""
-    cache = _ThreadNotingCache(tmp_path / "cache", disk_free=lambda: 10**12)
-    options = {"offload": run_inline} if inline else {}
-    async with httpx.AsyncClient(timeout=10) as client:
-        path = await Downloader(client, cache, attempts=1, **options).fetch(origin.url, SHA, len(DATA))
-    assert path.read_bytes() == DATA
-    on_loop = cache.commit_threads == [threading.get_ident()]
-    assert len(cache.commit_threads) == 1 and on_loop is inline
