@@ -104,7 +104,8 @@ class FleetSimulation:
     ) -> None:
         communes = communes or {}
         # The simulator signs its own dispatches. Given `trusted_keys` (e.g. the server's public key), its
-        # agents trust those and the simulator's key and refuse anything else; without, they trust no key.
+        # agents trust those and the simulator's key and refuse anything else; without, they trust no key
+        # and obey unsigned commands (allow_unsigned_commands).
         self.signer = CommandSigner.generate()
         self.trusted_keys = None if trusted_keys is None else [self.signer.public_key, *trusted_keys]
         self.clock = clock  # shared by all agents (e.g. an AcceleratedClock); None: the system clock
@@ -123,6 +124,8 @@ class FleetSimulation:
         self.agent_options = {"cache_min_free_bytes": 0, **(agent_options or {})}
         if self.trusted_keys is not None:
             self.agent_options.setdefault("trusted_keys", " ".join(self.trusted_keys))
+        else:  # a fleet that knows no server key obeys unsigned commands, as a test bench may
+            self.agent_options.setdefault("allow_unsigned_commands", True)
         self.clusters: dict[str, SimulatedCluster] = {}
         self.faults = HttpFaults()
         # One HTTP client for the fleet: aiohttp queues the downloads beyond its connections (see network.py).

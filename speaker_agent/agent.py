@@ -42,7 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from mqtt_contract import QOS, Channel, InvalidMessage, Topics, decode, encode
 from speaker_agent.cache import AudioCache
 from speaker_agent.clock import Clock, SystemClock, isoformat, parse_time
-from speaker_agent.command_auth import CommandGate, CommandRefused, KeySetRefused, Redelivered
+from speaker_agent.command_auth import NO_TRUSTED_KEY, CommandGate, CommandRefused, KeySetRefused, Redelivered
 from speaker_agent.config import AgentConfig
 from speaker_agent.downloader import Downloader, DownloadError, HttpClient
 from speaker_agent.mqtt_loop import AsyncioPahoDriver, secure_agent_client
@@ -129,7 +129,9 @@ class Agent:
         self.topics = Topics(config.topic_root)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = AgentState(config.data_dir / "state.json")
-        self.gate = CommandGate(config.trusted_public_keys, config.data_dir, self.state)
+        self.gate = CommandGate(
+            config.trusted_public_keys, config.data_dir, self.state, allow_unsigned=config.allow_unsigned_commands
+        )
         self.refused = 0  # commands refused since start (unsigned, foreign, replayed, malformed)
         self.cache = AudioCache(
             config.data_dir / "cache",
@@ -150,7 +152,7 @@ class Agent:
         _set_player_volume(player, self.volume)
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
-        self.last_error: str | None = None
+        self.last_error: str | None = NO_TRUSTED_KEY if self.gate.refusing_all else None
         self.playing: str | None = None
         self._started_mono = time.monotonic()
         self._speaker = Speaker()

@@ -3,7 +3,10 @@
 The trusted keys come from the configuration (`trusted_keys`) until the server pushes a key set with a
 signed `keys` command; from then on the pushed set, kept in `{data_dir}/trusted_keys.json`, is the one
 trusted (rotation over the air: add the next key, switch signing, retire the old one). An agent that
-trusts no key at all obeys unsigned commands, as before signing existed, and says so in its log.
+trusts no key refuses every command, saying why in each `rejected` report and in its heartbeat: a box
+that obeyed unsigned commands would play whatever anyone able to publish on its topic sent, a false
+storm warning included. `allow_unsigned_commands = true` in its configuration makes it obey them, for a
+test bench or a simulated fleet without the server's key.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ log = logging.getLogger(__name__)
 
 KEYRING_FILE = "trusted_keys.json"
 _warned_unsigned = False  # once per process: a simulated fleet holds thousands of agents
+NO_TRUSTED_KEY = (
+    "no trusted server key: commands are refused until the box is enrolled (bcast agent enrol) or trusted_keys is set"
+)
 
 
 class CommandRefused(CommandAuthError):
@@ -39,8 +45,11 @@ class KeySetRefused(CommandAuthError):
 class CommandGate:
     """Checks each decoded command before the agent acts on it; keeps the trusted key set."""
 
-    def __init__(self, configured: tuple[str, ...], data_dir: Path, state: AgentState) -> None:
+    def __init__(
+        self, configured: tuple[str, ...], data_dir: Path, state: AgentState, *, allow_unsigned: bool = False
+    ) -> None:
         self.state = state
+        self.allow_unsigned = allow_unsigned
         self.path = data_dir / KEYRING_FILE
         self.pushed_seq = 0
         self.trusted = trust(configured)
@@ -56,11 +65,20 @@ class CommandGate:
         global _warned_unsigned
         if not self.trusted and not _warned_unsigned:
             _warned_unsigned = True
-            log.warning("no trusted server key (trusted_keys): commands are obeyed without a signature check")
+            if allow_unsigned:
+                log.warning("no trusted server key and allow_unsigned_commands: commands are obeyed unchecked")
+            else:
+                log.error("%s", NO_TRUSTED_KEY)
 
     @property
     def enforcing(self) -> bool:
-        return bool(self.trusted)
+        """Whether a command must prove it comes from the server: always, unless unsigned ones are allowed."""
+        return bool(self.trusted) or not self.allow_unsigned
+
+    @property
+    def refusing_all(self) -> bool:
+        """No key to check a signature with, and unsigned commands not allowed: nothing is carried out."""
+        return not self.trusted and not self.allow_unsigned
 
     def check(self, command: dict[str, Any], *, redelivered: bool, now_ts: float) -> None:
         """Return if the command may be acted on; raise CommandRefused (to report) or Redelivered (to drop).
@@ -69,6 +87,8 @@ class CommandGate:
         redelivers a message whose acknowledgement was lost, with the same bytes."""
         if not self.enforcing:
             return
+        if not self.trusted:
+            raise CommandRefused(NO_TRUSTED_KEY)
         try:
             verify(command, self.trusted)
         except CommandAuthError as exc:
@@ -87,7 +107,7 @@ class CommandGate:
 
         Refused without a trusted key (nothing could have checked its signature), when older than the set
         held, or when the set leaves out the key that signed it (the server would lock itself out)."""
-        if not self.enforcing:
+        if not self.trusted:
             raise KeySetRefused("keys: no trusted key configured, a key set cannot be verified")
         seq = int(command["seq"])
         if seq <= self.pushed_seq:

@@ -41,6 +41,9 @@ class AgentConfig:
     # The server's Ed25519 public keys (`bcast keys show-public`), separated by spaces or commas. With at
     # least one, only commands signed by one of them are carried out (docs/security.md, "Signed commands").
     trusted_keys: str = ""
+    # Without a trusted key every command is refused; true makes the agent obey unsigned commands instead
+    # (a test bench, a simulated fleet). Never on a box in a village (docs/security.md).
+    allow_unsigned_commands: bool = False
     topic_root: str = "bcast"
     keepalive_s: int = 60
     heartbeat_interval_s: float = 60.0

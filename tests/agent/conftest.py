@@ -9,8 +9,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from speaker_agent.config import AgentConfig
 
 
 @dataclass
@@ -48,3 +51,9 @@ def audio_server(tmp_path: Path) -> Iterator[AudioServer]:
 def topic_root() -> str:
     """A root of its own per test, so tests sharing the machine's broker never see each other's messages."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+def unsigned_config(**options: Any) -> AgentConfig:
+    """An agent's configuration for a test that sends it unsigned commands: without a trusted key an agent
+    refuses every command unless `allow_unsigned_commands` (tests/agent/test_signed_commands_on_broker.py)."""
+    return AgentConfig(allow_unsigned_commands=True, **options)

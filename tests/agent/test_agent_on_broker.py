@@ -13,9 +13,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_contract import Channel, Topics, decode
-from speaker_agent import Agent, AgentConfig
+from speaker_agent import Agent
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
+
+from .conftest import unsigned_config
 
 pytestmark = pytest.mark.broker
 
@@ -73,7 +75,12 @@ async def running(tmp_path, topic_root):
     observer = Observer(topic_root)
     clock = SystemClock()
     player = SimulatedPlayer(clock=clock, cluster_id="c-1", speed=20)
-    config = AgentConfig(cluster_id="c-1", data_dir=tmp_path / "agent", topic_root=topic_root, heartbeat_interval_s=0.5)
+    config = unsigned_config(
+        cluster_id="c-1",
+        data_dir=tmp_path / "agent",
+        topic_root=topic_root,
+        heartbeat_interval_s=0.5,
+    )
     async with httpx.AsyncClient() as http:
         agent = Agent(config, http=http, player=player, clock=clock)
         await agent.start()
@@ -142,7 +149,12 @@ async def test_expired_play_is_reported_missed(running, audio_server, topic_root
 async def test_status_is_retained_and_will_fires_with_its_seq(tmp_path, topic_root):
     observer = Observer(topic_root)
     try:
-        config = AgentConfig(cluster_id="c-2", data_dir=tmp_path / "a2", topic_root=topic_root, keepalive_s=5)
+        config = unsigned_config(
+            cluster_id="c-2",
+            data_dir=tmp_path / "a2",
+            topic_root=topic_root,
+            keepalive_s=5,
+        )
         async with httpx.AsyncClient() as http:
             agent = Agent(config, http=http, player=SimulatedPlayer(clock=SystemClock(), cluster_id="c-2"))
             await agent.start()

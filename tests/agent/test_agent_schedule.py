@@ -15,11 +15,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_contract import Channel, Topics, validate
 from mqtt_contract.times import isoformat
-from speaker_agent import Agent, AgentConfig
+from speaker_agent import Agent
 from speaker_agent.clock import AcceleratedClock
 from speaker_agent.player import SimulatedPlayer
 from speaker_agent.playout import AudioRef, Entry, Item, plan
 from speaker_agent.playout.store import entry_to_message
+
+from .conftest import unsigned_config
 
 pytestmark = pytest.mark.broker
 
@@ -70,7 +72,7 @@ async def test_schedule_window_plays_as_previewed_and_from_disk_while_offline(
     clock = AcceleratedClock(T0 - timedelta(seconds=30), SPEED)
     player = SimulatedPlayer(clock=clock, cluster_id="c-s")
     tap, received = report_tap
-    config = AgentConfig(cluster_id="c-s", data_dir=tmp_path / "agent", topic_root=topic_root)
+    config = unsigned_config(cluster_id="c-s", data_dir=tmp_path / "agent", topic_root=topic_root)
     async with httpx.AsyncClient() as http:
         agent = Agent(config, http=http, player=player, clock=clock)
         await agent.start()
@@ -111,7 +113,7 @@ async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, a
     player = SimulatedPlayer(clock=clock, cluster_id="c-x")
     tap, received = report_tap
     topic = Topics(topic_root).for_cluster("c-x", Channel.COMMAND)
-    config = AgentConfig(cluster_id="c-x", data_dir=tmp_path / "agent", topic_root=topic_root)
+    config = unsigned_config(cluster_id="c-x", data_dir=tmp_path / "agent", topic_root=topic_root)
 
     async def applied(version: int) -> None:
         for _ in range(300):

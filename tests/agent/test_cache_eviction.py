@@ -17,10 +17,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_sim.origin import AudioOrigin
 from mqtt_contract import Channel, Topics
-from speaker_agent import Agent, AgentConfig
+from speaker_agent import Agent
 from speaker_agent.cache import AudioCache, CacheFullError
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
+
+from .conftest import unsigned_config
 
 BROKER = ("127.0.0.1", 1883)
 
@@ -79,7 +81,7 @@ async def test_agent_never_evicts_the_audio_of_a_command_still_waiting(tmp_path,
     observer.loop_start()
     player = SimulatedPlayer(clock=SystemClock(), cluster_id="c-evict", speed=20)
     # Room for two files: the third download must evict one.
-    config = AgentConfig(
+    config = unsigned_config(
         cluster_id="c-evict",
         data_dir=tmp_path / "box",
         topic_root=topic_root,

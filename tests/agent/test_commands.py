@@ -13,9 +13,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_contract import Channel, Topics
-from speaker_agent import Agent, AgentConfig
+from speaker_agent import Agent
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
+
+from .conftest import unsigned_config
 
 pytestmark = pytest.mark.broker
 
@@ -78,7 +80,12 @@ def play(url: str, sha: str, size: int, broadcast_id: str, duration_s: float, pr
 async def agent_on_broker(tmp_path, topic_root):
     observer = Observer(topic_root)
     player = SimulatedPlayer(clock=SystemClock(), cluster_id="c-cmd", speed=10)
-    config = AgentConfig(cluster_id="c-cmd", data_dir=tmp_path / "box", topic_root=topic_root, heartbeat_interval_s=30)
+    config = unsigned_config(
+        cluster_id="c-cmd",
+        data_dir=tmp_path / "box",
+        topic_root=topic_root,
+        heartbeat_interval_s=30,
+    )
     async with httpx.AsyncClient() as http:
         agent = Agent(config, http=http, player=player)
         await agent.start()

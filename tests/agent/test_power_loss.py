@@ -24,11 +24,13 @@ from bcast.broker import free_port
 from firmware_sim.network import FaultyHttpClient, HttpFaults
 from firmware_sim.origin import AudioOrigin
 from mqtt_contract import Channel, Topics
-from speaker_agent import Agent, AgentConfig
+from speaker_agent import Agent
 from speaker_agent.cache import file_sha256
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
 from speaker_agent.state import AgentState
+
+from .conftest import unsigned_config
 
 pytestmark = pytest.mark.broker
 
@@ -82,7 +84,12 @@ async def test_power_loss_mid_download_resumes_with_range_and_loses_nothing(tmp_
     observer = Observer(topic_root)
     topics = Topics(topic_root)
     player = SimulatedPlayer(clock=SystemClock(), cluster_id=CLUSTER, speed=50)  # the hardware: outlives agents
-    config = AgentConfig(cluster_id=CLUSTER, data_dir=tmp_path / "box", topic_root=topic_root, keepalive_s=5)
+    config = unsigned_config(
+        cluster_id=CLUSTER,
+        data_dir=tmp_path / "box",
+        topic_root=topic_root,
+        keepalive_s=5,
+    )
     now = datetime.now(UTC)
     command = {
         "v": 1,
@@ -151,7 +158,12 @@ async def test_power_loss_mid_download_resumes_with_range_and_loses_nothing(tmp_
 
 async def test_restart_after_report_written_does_not_act_twice(tmp_path, topic_root):
     """Power cut between writing a report to the outbox and marking its command done: no second outcome."""
-    config = AgentConfig(cluster_id="c-twice", data_dir=tmp_path / "box", topic_root=topic_root, mqtt_port=free_port())
+    config = unsigned_config(
+        cluster_id="c-twice",
+        data_dir=tmp_path / "box",
+        topic_root=topic_root,
+        mqtt_port=free_port(),
+    )
     now = datetime.now(UTC)
     ping = {
         "v": 1,
@@ -184,7 +196,12 @@ async def test_a_repeating_alert_goes_on_after_a_power_cut_without_replaying_wha
     tmp_path, topic_root, audio_server
 ):
     """Power cut after the first of three plays: the restarted agent plays the other two, not three."""
-    config = AgentConfig(cluster_id="c-rep", data_dir=tmp_path / "box", topic_root=topic_root, mqtt_port=free_port())
+    config = unsigned_config(
+        cluster_id="c-rep",
+        data_dir=tmp_path / "box",
+        topic_root=topic_root,
+        mqtt_port=free_port(),
+    )
     url, sha, size = audio_server.add("alert.mp3", b"R" * 900)
     now = datetime.now(UTC)
     alert = {

@@ -208,3 +208,34 @@ async def test_key_rotation_over_the_air_with_a_real_agent(tmp_path, topic_root)
             await agent.stop()
     bus.stop()
     observer.close()
+
+
+async def test_a_box_without_a_trusted_key_plays_nothing_and_says_why(tmp_path, topic_root, audio_server) -> None:
+    """Not enrolled, no trusted_keys: even a command the server signed is refused (the box cannot tell it from
+    a forgery); each refusal is reported under a generated id, and the heartbeat says how to cure it."""
+    from speaker_agent.command_auth import NO_TRUSTED_KEY
+
+    server = CommandSigner.generate()
+    topic = Topics(topic_root).for_cluster("c-1", Channel.COMMAND)
+    url, sha, size = audio_server.add("a.mp3", b"ID3" + bytes(4000))
+    observer = Observer(topic_root)
+    async with httpx.AsyncClient() as http:
+        cluster = Cluster(tmp_path, topic_root, [], http)
+        agent = await cluster.start()
+        try:
+            await wait_for(lambda: observer.of(Channel.HEARTBEAT))
+            assert observer.of(Channel.HEARTBEAT)[-1]["last_error"] == NO_TRUSTED_KEY  # before any command
+            signed = server.sign(play_command(url, sha, size))
+            unsigned = play_command(url, sha, size)
+            for command in (signed, unsigned):
+                observer.publish(topic, encode(Channel.COMMAND, command))
+            for command in (signed, unsigned):
+                await wait_for(lambda c=command: _reports_about(observer, c["id"]))
+                (report,) = _reports_about(observer, command["id"])
+                assert report["status"] == "rejected" and report["reason"].startswith(NO_TRUSTED_KEY)
+                assert report["command_id"].startswith("refused-")
+            await wait_for(lambda: "refused 2 command(s)" in (observer.of(Channel.HEARTBEAT)[-1]["last_error"] or ""))
+            assert cluster.player.log == [] and not agent.cache.has(sha)  # nothing fetched, nothing played
+        finally:
+            await agent.stop()
+    observer.close()

@@ -109,6 +109,7 @@ async def test_will_retained_status_and_commands_queued_while_offline(mqtt_broke
     topics = Topics(root)
     observer = Recorder(mqtt_broker, f"{root}/#")
     config = AgentConfig(
+        allow_unsigned_commands=True,
         cluster_id="c-1",
         data_dir=tmp_path / "agent",
         mqtt_host=mqtt_broker.host,

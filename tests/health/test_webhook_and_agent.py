@@ -212,6 +212,7 @@ async def test_a_killed_agent_shows_offline_in_time_and_a_stale_will_after_recon
 
             def agent(cluster_id: str, port: int) -> Agent:
                 config = AgentConfig(
+                    allow_unsigned_commands=True,
                     cluster_id=cluster_id,
                     data_dir=tmp_path / cluster_id,
                     topic_root=root,

@@ -157,12 +157,51 @@ def test_replay_window_survives_a_restart_and_stays_bounded(tmp_path) -> None:
     assert list(again.seen_seqs) == [5000]
 
 
-def test_agent_without_trusted_keys_refuses_a_key_set(tmp_path) -> None:
+@pytest.mark.parametrize("allow_unsigned", [False, True])
+def test_agent_without_trusted_keys_refuses_a_key_set(tmp_path, allow_unsigned) -> None:
     """Nothing could have checked the signature of a first key set: trust on first use is a hijack."""
     from speaker_agent.command_auth import CommandGate, KeySetRefused
 
-    gate = CommandGate((), tmp_path, AgentState(tmp_path / "state.json"))
+    gate = CommandGate((), tmp_path, AgentState(tmp_path / "state.json"), allow_unsigned=allow_unsigned)
     command = sign({**_command("keys", keys=[SIGNER.public_key]), "seq": 5}, SIGNER.private_key)
-    assert not gate.enforcing
+    assert gate.enforcing is not allow_unsigned
     with pytest.raises(KeySetRefused, match="no trusted key"):
         gate.adopt(command)
+
+
+def test_agent_without_trusted_keys_refuses_every_command_unless_allowed(tmp_path) -> None:
+    """A box that knows no server key cannot tell the server from anyone else on the broker: it refuses
+    signed and unsigned commands alike, saying how to cure it; only `allow_unsigned_commands` makes it obey."""
+    from speaker_agent.command_auth import NO_TRUSTED_KEY, CommandGate, CommandRefused
+
+    unsigned = _command("ping")
+    signed = sign({**_command("ping"), "seq": 7}, SIGNER.private_key)
+    closed = CommandGate((), tmp_path / "closed", AgentState(tmp_path / "closed.json"))
+    assert closed.refusing_all
+    for command in (unsigned, signed):
+        with pytest.raises(CommandRefused) as refused:
+            closed.check(command, redelivered=False, now_ts=0)
+        assert refused.value.reason == NO_TRUSTED_KEY and "bcast agent enrol" in NO_TRUSTED_KEY
+    allowed = CommandGate((), tmp_path / "open", AgentState(tmp_path / "open.json"), allow_unsigned=True)
+    assert not allowed.refusing_all
+    allowed.check(unsigned, redelivered=False, now_ts=0)  # obeyed unchecked
+    keyed = CommandGate(
+        (SIGNER.public_key,), tmp_path / "keyed", AgentState(tmp_path / "keyed.json"), allow_unsigned=True
+    )
+    with pytest.raises(CommandRefused, match="unsigned"):  # with a key, the switch changes nothing
+        keyed.check(unsigned, redelivered=False, now_ts=0)
+
+
+def test_allow_unsigned_commands_is_off_unless_the_file_or_the_environment_says_so(tmp_path) -> None:
+    from speaker_agent.config import AgentConfig, ConfigError
+
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\ncluster_id = "c-1"\ndata_dir = "{tmp_path / "data"}"\n')
+    assert AgentConfig.load(config, env={}).allow_unsigned_commands is False
+    config.write_text(config.read_text() + "allow_unsigned_commands = true\n")
+    assert AgentConfig.load(config, env={}).allow_unsigned_commands is True
+    assert (
+        AgentConfig.load(config, env={"BCAST_AGENT_ALLOW_UNSIGNED_COMMANDS": "false"}).allow_unsigned_commands is False
+    )
+    with pytest.raises(ConfigError, match="allow_unsigned_commands"):
+        AgentConfig.load(config, env={"BCAST_AGENT_ALLOW_UNSIGNED_COMMANDS": "maybe"})

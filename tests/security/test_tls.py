@@ -128,6 +128,7 @@ def accounts(tmp_path) -> tuple[Path, Path, dict[str, str]]:
 
 def _agent_config(tmp_path: Path, port: int, password: str, **tls) -> AgentConfig:
     return AgentConfig(
+        allow_unsigned_commands=True,
         cluster_id="A",
         data_dir=tmp_path / "agent",
         mqtt_host=tls.pop("host", "localhost"),
