@@ -163,6 +163,7 @@ def fleet_status_command(
                 if c.offline or all_communes
             ],
             "faulty_amplifiers": [{k: iso(v) for k, v in vars(n).items()} for n in view.faulty_amplifiers],
+            "refusing_commands": [{k: iso(v) for k, v in vars(n).items()} for n in view.refusing_commands],
             "clock_off": [{k: iso(v) for k, v in vars(n).items()} for n in view.clock_off],
             "flapping": [{k: iso(v) for k, v in vars(n).items()} for n in view.flapping],
         }
@@ -221,6 +222,13 @@ def fleet_status_command(
         for n in view.faulty_amplifiers:
             faults.add_row(escape(n.cluster_id), escape(n.commune), "có" if n.online else "không", local_text(n.at))
         out.print(faults)
+    if view.refusing_commands:
+        refusing = Table(title="Cụm loa từ chối mọi lệnh: chưa có khóa của máy chủ (chưa đăng ký bộ thu)")
+        for title in ("Cụm loa", "Xã / thị trấn", "Trực tuyến", "Từ lúc"):
+            refusing.add_column(title)
+        for n in view.refusing_commands:
+            refusing.add_row(escape(n.cluster_id), escape(n.commune), "có" if n.online else "không", local_text(n.at))
+        out.print(refusing)
     if view.clock_off:
         clocks = Table(title=f"Cụm loa lệch đồng hồ quá {view.clock_offset_threshold_s:g} giây")
         for title, justify in (("Cụm loa", "left"), ("Xã / thị trấn", "left"), ("Lệch (giây)", "right")):

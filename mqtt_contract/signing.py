@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ALGORITHM = "Ed25519"
+# How an agent without a trusted key starts its heartbeat's last_error and its refusals' reasons; the
+# server's fleet view looks for it to list the clusters that refuse every command (not enrolled).
+NO_TRUSTED_KEY = "no trusted server key"
 _MAX_SAFE_INTEGER = 2**53
 
 

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from mqtt_contract.signing import NO_TRUSTED_KEY as NO_KEY
 from mqtt_contract.signing import CommandAuthError, InvalidKey, key_id, trust, verify
 from speaker_agent.clock import parse_time
 from speaker_agent.durable_file import write_durably
@@ -25,9 +26,7 @@ log = logging.getLogger(__name__)
 
 KEYRING_FILE = "trusted_keys.json"
 _warned_unsigned = False  # once per process: a simulated fleet holds thousands of agents
-NO_TRUSTED_KEY = (
-    "no trusted server key: commands are refused until the box is enrolled (bcast agent enrol) or trusted_keys is set"
-)
+NO_TRUSTED_KEY = f"{NO_KEY}: commands are refused until the box is enrolled (bcast agent enrol) or trusted_keys is set"
 
 
 class CommandRefused(CommandAuthError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.auth import PrincipalDep
@@ -51,6 +51,9 @@ class FleetStatusOut(BaseModel):
     offline: int
     communes: list[CommuneHealthOut]
     faulty_amplifiers: list[ClusterNoteOut]
+    refusing_commands: list[ClusterNoteOut] = Field(
+        description="Clusters whose agent knows no server key (not enrolled): every command is refused."
+    )
     clock_off: list[ClusterNoteOut]
     clock_offset_threshold_s: float
     flapping: list[ClusterNoteOut]
@@ -101,6 +104,7 @@ def status_(
         offline=total - online,
         communes=communes,
         faulty_amplifiers=notes(view.faulty_amplifiers),
+        refusing_commands=notes(view.refusing_commands),
         clock_off=notes(view.clock_off),
         clock_offset_threshold_s=view.clock_offset_threshold_s,
         flapping=notes(view.flapping),

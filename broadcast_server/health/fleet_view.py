@@ -14,6 +14,7 @@ from broadcast_server.domain.admin_tree import name_sort_key
 from broadcast_server.health.presence_timeline import Transition, summarize
 from broadcast_server.models import Cluster, ClusterState, PresenceEvent
 from broadcast_server.statistics.grouping import cluster_reporting_units, unit_labels
+from mqtt_contract.signing import NO_TRUSTED_KEY
 
 FLAPPING_WINDOW = timedelta(days=7)
 
@@ -44,7 +45,7 @@ class CommuneHealth:
 
 @dataclass(frozen=True)
 class ClusterNote:
-    """A cluster listed for a reason other than being offline (amplifier fault, clock off, flapping)."""
+    """A cluster listed for a reason other than being offline (amplifier fault, no server key, clock off, flapping)."""
 
     cluster_id: str
     commune: str
@@ -61,6 +62,7 @@ class FleetStatus:
     online: int
     communes: tuple[CommuneHealth, ...]  # every commune, Vietnamese order; offline clusters inside
     faulty_amplifiers: tuple[ClusterNote, ...]
+    refusing_commands: tuple[ClusterNote, ...]  # agents that know no server key (not enrolled): obey nothing
     clock_off: tuple[ClusterNote, ...]
     flapping: tuple[ClusterNote, ...]  # clusters with at least ``flapping_min_drops`` drops in 7 days
     clock_offset_threshold_s: float
@@ -123,6 +125,11 @@ def fleet_status(
         for s in sorted(states.values(), key=lambda s: name_sort_key(s.cluster_id))
         if s.amplifier == "fault" and s.cluster_id in commune_name
     )
+    refusing = tuple(
+        ClusterNote(s.cluster_id, commune_name[s.cluster_id], s.online, NO_TRUSTED_KEY, None, s.last_error_at)
+        for s in sorted(states.values(), key=lambda s: name_sort_key(s.cluster_id))
+        if s.last_error and NO_TRUSTED_KEY in s.last_error and s.cluster_id in commune_name
+    )
     clock_off = tuple(
         ClusterNote(s.cluster_id, commune_name.get(s.cluster_id, "?"), s.online, "clock offset", s.clock_offset_s)
         for s in sorted(states.values(), key=lambda s: -abs(s.clock_offset_s or 0))
@@ -139,6 +146,7 @@ def fleet_status(
         online=sum(c.online for c in communes),
         communes=tuple(communes),
         faulty_amplifiers=faulty,
+        refusing_commands=refusing,
         clock_off=clock_off,
         flapping=flapping,
         clock_offset_threshold_s=clock_offset_threshold_s,

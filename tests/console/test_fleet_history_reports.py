@@ -60,6 +60,35 @@ def test_fleet_page_lists_offline_clusters_first_and_draws_them_red(client, engi
     assert theirs.count("<circle") == len(world.clusters_b)
 
 
+def test_fleet_page_lists_the_clusters_that_need_a_technician_for_other_reasons(client, engine, world):
+    """Online is not enough: an amplifier fault, a box that refuses every command for want of the server's key
+    (not enrolled) and a clock far off are listed too, each commune seeing its own."""
+    from speaker_agent.command_auth import NO_TRUSTED_KEY
+
+    since = datetime.now(UTC) - timedelta(hours=1)
+    set_presence(engine, world.clusters_a + world.clusters_b, [], since=since)
+    amp, unkeyed, clock = world.clusters_a[0], world.clusters_a[1], world.clusters_b[0]
+    with session_scope(engine) as session:
+        session.get(ClusterState, amp).amplifier = "fault"
+        refusing = session.get(ClusterState, unkeyed)
+        refusing.last_error, refusing.last_error_at = f"refused 2 command(s); last: {NO_TRUSTED_KEY}", since
+        session.get(ClusterState, clock).clock_offset_s = 42.5
+    sign_in(client, "kythuat")
+    page = client.get("/fleet").text
+    attention = page[page.index('id="attention"') : page.index("<h2>Bản đồ</h2>")]
+    assert "Ampli báo hỏng (1)" in attention and "chưa có khóa của máy chủ (chưa đăng ký) (1)" in attention
+    assert "Đồng hồ lệch (1)" in attention and "Lệch +42,5 giây" in attention
+    for cluster_id in (amp, unkeyed, clock):
+        assert cluster_id in attention
+
+    client.cookies.clear()
+    sign_in(client, "xa-b")
+    theirs = client.get("/fleet").text
+    attention = theirs[theirs.index('id="attention"') : theirs.index("<h2>Bản đồ</h2>")]
+    assert clock in attention and amp not in attention and unkeyed not in attention
+    assert "Ampli báo hỏng" not in attention
+
+
 def test_fleet_map_uses_a_tile_server_only_when_configured(client, runtime, world):
     runtime.settings.map_tile_url = "http://tiles.local/{z}/{x}/{y}.png"
     sign_in(client, "admin")

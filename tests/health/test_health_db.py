@@ -17,6 +17,7 @@ from broadcast_server.health.fleet_view import fleet_status, uptime
 from broadcast_server.health.monitor import HealthMonitor
 from broadcast_server.models import ClusterState, PresenceEvent
 from broadcast_server.services.ingest import IngestStats, IngestWorker, store_batch
+from mqtt_contract.signing import NO_TRUSTED_KEY
 
 from .conftest import heartbeat, status
 
@@ -106,7 +107,7 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
     items = [status(c, "online", 1, now - 3600) for c in ("a-1", "a-2", "a-3", "b-1")]
     items += [
         heartbeat("a-2", 1, now - 60, amplifier="fault", last_error="amplifier fault: no output current"),
-        heartbeat("a-3", 1, now - 60, clock_offset_s=-12.5),
+        heartbeat("a-3", 1, now - 60, clock_offset_s=-12.5, last_error=f"refused 1 command(s); last: {NO_TRUSTED_KEY}"),
         heartbeat("a-1", 1, now - 60, clock_offset_s=1.0, last_error="download failed: timeout"),
     ]
     for k in range(4):  # b-1 flaps
@@ -125,6 +126,7 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
     assert [(o.cluster_id, o.since) for o in by_name["Xã Bình Thạnh"].offline] == [("b-2", None)]  # never seen
     assert [n.cluster_id for n in view.faulty_amplifiers] == ["a-2"]
     assert [(n.cluster_id, n.value) for n in view.clock_off] == [("a-3", -12.5)]
+    assert [(n.cluster_id, n.online) for n in view.refusing_commands] == [("a-3", True)]  # not enrolled
     assert [(n.cluster_id, n.value) for n in view.flapping] == [("b-1", 4)]
 
     # The same through the command line (Vietnamese) and the API.
@@ -136,9 +138,11 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
     assert "Cụm loa mất kết nối theo xã" in result.output and "mất kết nối đột ngột" in result.output
     assert "download failed: timeout" in result.output and "chưa từng kết nối" in result.output
     assert "Cụm loa báo hỏng ampli" in result.output and "-12.5" in result.output
+    assert "Cụm loa từ chối mọi lệnh: chưa có khóa của máy chủ" in result.output
     result = CliRunner().invoke(app, ["fleet", "status", "--json", "--database-url", database_url])
     document = json.loads(result.output)
     assert [o["cluster_id"] for c in document["communes"] for o in c["offline"]] == ["a-1", "b-2"]
+    assert [n["cluster_id"] for n in document["refusing_commands"]] == ["a-3"]
 
     from bcast.demo import admin_headers
     from broadcast_server.api.app import create_app
@@ -153,6 +157,7 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
             ("Xã Bình Thạnh", ["b-2"]),
         ]
         assert body["faulty_amplifiers"][0]["cluster_id"] == "a-2" and body["offline"] == 2
+        assert [n["cluster_id"] for n in body["refusing_commands"]] == ["a-3"]
         rows = client.get("/api/v1/fleet/uptime").json()
         assert {r["cluster_id"] for r in rows} == {"a-1", "a-2", "a-3", "b-1", "b-2"}
         assert (
