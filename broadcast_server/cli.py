@@ -215,20 +215,17 @@ def fleet_status_command(
         out.print(table)
     else:
         out.print("Tất cả cụm loa đang trực tuyến.")
-    if view.faulty_amplifiers:
-        faults = Table(title="Cụm loa báo hỏng ampli")
-        for title in ("Cụm loa", "Xã / thị trấn", "Trực tuyến", "Lần cuối thấy"):
-            faults.add_column(title)
-        for n in view.faulty_amplifiers:
-            faults.add_row(escape(n.cluster_id), escape(n.commune), "có" if n.online else "không", local_text(n.at))
-        out.print(faults)
-    if view.refusing_commands:
-        refusing = Table(title="Cụm loa từ chối mọi lệnh: chưa có khóa của máy chủ (chưa đăng ký bộ thu)")
-        for title in ("Cụm loa", "Xã / thị trấn", "Trực tuyến", "Từ lúc"):
-            refusing.add_column(title)
-        for n in view.refusing_commands:
-            refusing.add_row(escape(n.cluster_id), escape(n.commune), "có" if n.online else "không", local_text(n.at))
-        out.print(refusing)
+    for notes, title, when in (
+        (view.faulty_amplifiers, "Cụm loa báo hỏng ampli", "Lần cuối thấy"),
+        (view.refusing_commands, "Cụm loa từ chối mọi lệnh: chưa có khóa của máy chủ (chưa đăng ký bộ thu)", "Từ lúc"),
+    ):
+        if notes:
+            listed = Table(title=title)
+            for column in ("Cụm loa", "Xã / thị trấn", "Trực tuyến", when):
+                listed.add_column(column)
+            for n in notes:
+                listed.add_row(escape(n.cluster_id), escape(n.commune), "có" if n.online else "không", local_text(n.at))
+            out.print(listed)
     if view.clock_off:
         clocks = Table(title=f"Cụm loa lệch đồng hồ quá {view.clock_offset_threshold_s:g} giây")
         for title, justify in (("Cụm loa", "left"), ("Xã / thị trấn", "left"), ("Lệch (giây)", "right")):
