@@ -75,6 +75,10 @@ class MqttBus:
         self.dropped_heartbeats = 0  # heartbeats that found the buffer full
         self._stopping = threading.Event()
         self._connected = threading.Event()
+        # Set once the broker has acknowledged every subscription of the current connection: before that,
+        # a report published on a fresh session would find no subscriber and be dropped by the broker.
+        self._subscribed = threading.Event()
+        self._pending_subscriptions: set[int] = set()
         # A fixed client id with a persistent session: while the server is down or restarting, the broker
         # keeps the QoS 1 reports and statuses for it instead of dropping them (agents delete a report
         # from their outbox once the broker has it). Without an id, a throwaway clean session is used.
@@ -93,6 +97,7 @@ class MqttBus:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MqttBus:
@@ -129,9 +134,17 @@ class MqttBus:
         except OSError as exc:
             raise BusError(f"cannot reach MQTT broker at {self.host}:{self.port}: {exc}") from None
         self._client.loop_start()
+        deadline = time.monotonic() + timeout_s
         if not self._connected.wait(timeout_s):
             self._client.loop_stop()
             raise BusError(f"MQTT broker at {self.host}:{self.port} did not accept the connection")
+        if not self._subscribed.wait(max(0.0, deadline - time.monotonic())):
+            self._client.disconnect()
+            self._client.loop_stop()
+            raise BusError(
+                f"MQTT broker at {self.host}:{self.port} did not grant the subscriptions to status, heartbeat "
+                "and report topics (check the server account's ACL)"
+            )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -143,12 +156,25 @@ class MqttBus:
             log.error("MQTT broker refused the server: %s", reason_code)
             return
         prefix = f"$share/{self.shared_group}/" if self.shared_group else ""
+        self._subscribed.clear()
+        pending = set()
         for channel in (Channel.STATUS, Channel.HEARTBEAT, Channel.REPORT):
-            client.subscribe(prefix + self.topics.wildcard(channel), qos=QOS[channel])
+            _, mid = client.subscribe(prefix + self.topics.wildcard(channel), qos=QOS[channel])
+            pending.add(mid)
+        self._pending_subscriptions = pending  # SUBACKs are handled on this same thread, after this returns
         self._connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, properties: Any) -> None:
+        if any(code.is_failure for code in codes):
+            log.error("MQTT broker refused a subscription of the server (mid %s): %s", mid, codes)
+            return
+        self._pending_subscriptions.discard(mid)
+        if not self._pending_subscriptions:
+            self._subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         log.warning("MQTT connection lost (%s); paho reconnects", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
