@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import quote
 
 WIDTH = 720
 # Commune colours (no red: red means offline), distinguishable in print and for most colour-blind readers.
@@ -73,9 +74,10 @@ def fleet_map_svg(points: Sequence[MapPoint], colours: dict[str, str], *, tile_u
         fill = colours.get(point.commune, PALETTE[0]) if point.online else OFFLINE
         radius = 8 if point.online else 10
         parts.append(
+            f"<a href='/fleet/clusters/{quote(point.cluster_id, safe='')}'>"
             f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='{radius}' fill='{fill}' stroke='#fff' stroke-width='2' "
             f"data-cluster='{escape(point.cluster_id, quote=True)}'>"
-            f"<title>{escape(point.cluster_id)} · {escape(point.commune)} · {state}</title></circle>"
+            f"<title>{escape(point.cluster_id)} · {escape(point.commune)} · {state}</title></circle></a>"
         )
     parts.extend(_commune_labels(points, projected, x0, y0, scale))
     parts.append("</svg>")

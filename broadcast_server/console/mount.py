@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from broadcast_server.console import (
     pages_audit,
     pages_bulletins,
+    pages_cluster,
     pages_emergency,
     pages_fleet,
     pages_history,
@@ -34,6 +35,7 @@ PAGES = (
     pages_review,
     pages_schedule,
     pages_fleet,
+    pages_cluster,
     pages_history,
     pages_reports,
     pages_emergency,

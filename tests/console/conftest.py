@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,28 @@ def make_bulletin(
         row.status = status
         session.add(row)
         return bulletin.id
+
+
+def set_presence(engine, online: list[str], offline: list[str], *, since: datetime) -> None:
+    """Clusters online since `since`, or offline since then for want of heartbeats (with a last error)."""
+    from broadcast_server.db.session import session_scope
+    from broadcast_server.models import ClusterState, PresenceEvent
+
+    with session_scope(engine) as session:
+        for cluster_id in online:
+            session.add(
+                ClusterState(cluster_id=cluster_id, online=True, changed_at=since, last_seen_at=since, cause="status")
+            )
+        for cluster_id in offline:
+            session.add(
+                ClusterState(
+                    cluster_id=cluster_id,
+                    online=False,
+                    changed_at=since,
+                    last_seen_at=since,
+                    cause="heartbeat_timeout",
+                    last_error="amplifier overheated",
+                    last_error_at=since,
+                )
+            )
+            session.add(PresenceEvent(cluster_id=cluster_id, online=False, at=since, cause="heartbeat_timeout"))

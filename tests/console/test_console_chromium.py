@@ -269,9 +269,26 @@ def test_broadcaster_to_approver_to_loudspeakers_in_chromium(stage):
             assert page.locator("svg.fleet-map").count() == 0  # (the audit page) sanity: no map here
             page.goto(f"{base}/fleet")
             assert page.locator("svg.fleet-map circle").count() == len(world.clusters_a) + len(world.clusters_b)
+
+            # A technician opens a cluster from the map and pings it; the real agent's answer is listed.
+            cluster_id = world.clusters_a[0]
+            sign_out(page)
+            sign_in(page, base, "kythuat")
+            page.goto(f"{base}/fleet")
+            page.click(f"svg.fleet-map a[href='/fleet/clusters/{cluster_id}'] circle")
+            page.wait_for_url(f"**/fleet/clusters/{cluster_id}")
+            assert "Trực tuyến từ" in page.locator("#presence").inner_text()
+            page.click("button:has-text('Kiểm tra kết nối')")
+            page.wait_for_url(f"**/fleet/clusters/{cluster_id}?sent=ping")
+            deadline = time.monotonic() + 30
+            while "Trả lời kiểm tra" not in page.locator("#reports").inner_text():
+                assert time.monotonic() < deadline, page.locator("#reports").inner_text()
+                time.sleep(0.5)
+                page.reload()
+            camera.shoot(page, "mot-cum-loa")
             desktop.close()
 
-            _phone_pass(browser, base, bulletin_id, broadcast_id)
+            _phone_pass(browser, base, bulletin_id, broadcast_id, cluster_id)
         finally:
             browser.close()
 
@@ -299,7 +316,7 @@ def _no_sideways_scroll(page, what: str) -> None:
     assert width <= 360, f"{what}: the page is {width} px wide at 360 px"
 
 
-def _phone_pass(browser, base: str, bulletin_id: str, broadcast_id: str) -> None:
+def _phone_pass(browser, base: str, bulletin_id: str, broadcast_id: str, cluster_id: str) -> None:
     """Every page again at 360 × 740: photographed, and none wider than the screen."""
     phone = browser.new_context(
         viewport={"width": 360, "height": 740}, locale="vi-VN", is_mobile=True, has_touch=True, device_scale_factor=2
@@ -314,6 +331,7 @@ def _phone_pass(browser, base: str, bulletin_id: str, broadcast_id: str) -> None
         *PHONE_PAGES,
         (f"/bulletins/{bulletin_id}", "ban-tin-chi-tiet"),
         (f"/history/{broadcast_id}", "do-phu-luot-phat"),
+        (f"/fleet/clusters/{cluster_id}", "mot-cum-loa"),
     ]
     for path, name in pages:
         page.goto(f"{base}{path}")

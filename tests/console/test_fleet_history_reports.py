@@ -10,32 +10,11 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from broadcast_server.db.session import session_scope
-from broadcast_server.models import ClusterState, Delivery, PresenceEvent
+from broadcast_server.models import ClusterState, Delivery
 from broadcast_server.services.dispatch import Target, create_broadcast
-from tests.console.conftest import COMMUNE_A, COMMUNE_B, make_bulletin, sign_in
+from tests.console.conftest import COMMUNE_A, COMMUNE_B, make_bulletin, set_presence, sign_in
 
 OFFLINE_FILL = "fill='#d62728'"
-
-
-def set_presence(engine, online: list[str], offline: list[str], *, since: datetime) -> None:
-    with session_scope(engine) as session:
-        for cluster_id in online:
-            session.add(
-                ClusterState(cluster_id=cluster_id, online=True, changed_at=since, last_seen_at=since, cause="status")
-            )
-        for cluster_id in offline:
-            session.add(
-                ClusterState(
-                    cluster_id=cluster_id,
-                    online=False,
-                    changed_at=since,
-                    last_seen_at=since,
-                    cause="heartbeat_timeout",
-                    last_error="amplifier overheated",
-                    last_error_at=since,
-                )
-            )
-            session.add(PresenceEvent(cluster_id=cluster_id, online=False, at=since, cause="heartbeat_timeout"))
 
 
 def test_fleet_page_lists_offline_clusters_first_and_draws_them_red(client, engine, world):
