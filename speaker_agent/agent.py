@@ -617,6 +617,7 @@ class Agent:
         try:
             if kind == "ping":
                 self._finish(command["id"], "pong")
+                self._send_heartbeat()  # a technician checking the box sees its state now, not a minute later
             elif kind == "stop":
                 holder = self._speaker.holder
                 stopped = holder is not None and not holder.done()

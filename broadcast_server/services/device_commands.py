@@ -21,7 +21,7 @@ from mqtt_contract.times import isoformat
 class DeviceCommandType(StrEnum):
     VOLUME = "volume"  # set the output level 0-100 (kept across restarts)
     STOP = "stop"  # stop what is playing now
-    PING = "ping"  # ask for a heartbeat at once
+    PING = "ping"  # answered with a pong report and a heartbeat at once
 
 
 class DeviceCommandError(ValueError):

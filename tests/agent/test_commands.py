@@ -126,6 +126,18 @@ async def test_emergency_interrupts_a_normal_play_and_goes_before_queued_ones(ag
     ]
 
 
+async def test_ping_is_answered_with_a_pong_and_a_heartbeat_at_once(agent_on_broker):
+    """The heartbeat interval here is 30 s: the one after the pong is the ping's, not the timer's."""
+    agent, _, observer, _ = agent_on_broker
+    await wait_for(lambda: observer.of(Channel.HEARTBEAT), what="the first heartbeat")
+    beats = len(observer.of(Channel.HEARTBEAT))
+    ping = command("ping")
+    observer.send("c-cmd", ping)
+    await wait_for(lambda: observer.report_for(ping["id"]), what="pong")
+    assert observer.report_for(ping["id"])["status"] == "pong"
+    await wait_for(lambda: len(observer.of(Channel.HEARTBEAT)) > beats, timeout=10, what="heartbeat after the ping")
+
+
 async def test_volume_is_applied_reported_in_heartbeat_and_kept_across_restart(agent_on_broker, audio_server):
     agent, player, observer, http = agent_on_broker
     set_volume = command("volume", volume=35)
