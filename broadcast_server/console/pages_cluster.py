@@ -7,6 +7,7 @@ last error), its connections of the last days and its recent reports; then volum
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -28,6 +29,7 @@ router = APIRouter()
 
 Technician = Annotated[Principal, Depends(allowed(Action.DEVICE_COMMAND))]
 RECENT = 20  # connections and reports listed
+COMMAND_TTL_S = 300  # a command the box has not received by then is dropped (it reports it expired)
 COMMAND_LABELS_VI = {"volume": "Đặt âm lượng", "stop": "Dừng phát", "ping": "Kiểm tra kết nối"}
 AMPLIFIER_VI = {"on": "Đang bật", "off": "Đang tắt", "fault": "Báo hỏng"}
 REPORT_LABELS_VI = {
@@ -88,13 +90,24 @@ def _page(request: Request, session: Session, principal: Principal, cluster: Clu
 
 @router.get("/fleet/clusters/{cluster_id}")
 def cluster_page(
-    request: Request, cluster_id: str, session: SessionDep, principal: ConsolePrincipal, sent: str | None = None
+    request: Request,
+    cluster_id: str,
+    session: SessionDep,
+    principal: ConsolePrincipal,
+    sent: str | None = None,
+    queued: int = 0,
 ) -> Response:
     cluster = _cluster_in_view(session, principal, cluster_id)
-    flash = None
-    if sent in COMMAND_LABELS_VI:
+    flash, flash_kind = None, "ok"
+    if sent in COMMAND_LABELS_VI and queued:
+        flash, flash_kind = (
+            f"Lệnh “{COMMAND_LABELS_VI[sent]}” chưa được máy chủ MQTT xác nhận: lệnh chờ gửi, "
+            f"hết hạn sau {COMMAND_TTL_S // 60} phút.",
+            "bad",
+        )
+    elif sent in COMMAND_LABELS_VI:
         flash = f"Đã gửi lệnh “{COMMAND_LABELS_VI[sent]}”. Kết quả hiện trong các báo cáo gần đây khi cụm loa trả lời."
-    return _page(request, session, principal, cluster, flash=flash)
+    return _page(request, session, principal, cluster, flash=flash, flash_kind=flash_kind)
 
 
 @router.post("/fleet/clusters/{cluster_id}/command")
@@ -118,18 +131,26 @@ def cluster_command(
         return refuse("Lệnh không hợp lệ: chỉ có đặt âm lượng, dừng phát và kiểm tra kết nối.")
     level = None
     if kind == "volume":
-        if not volume.strip().isdigit() or not 0 <= int(volume) <= 100:
+        if not re.fullmatch(r"[0-9]{1,3}", volume.strip()) or not 0 <= int(volume) <= 100:
             return refuse("Âm lượng phải là số nguyên từ 0 đến 100.")
         level = int(volume)
     if runtime.bus is None:
         return refuse("Máy chủ chưa kết nối với máy chủ MQTT: chưa gửi được lệnh.")
     try:
-        send_device_command(
-            session, runtime.bus, principal, cluster.id, DeviceCommandType(kind), volume=level, ip=client_ip(request)
+        _, acknowledged = send_device_command(
+            session,
+            runtime.bus,
+            principal,
+            cluster.id,
+            DeviceCommandType(kind),
+            volume=level,
+            ttl_s=COMMAND_TTL_S,
+            ip=client_ip(request),
         )
     except OutOfScope as exc:
         raise PageForbidden("Cụm loa này ở ngoài địa bàn của bạn.") from exc
     except DeviceCommandError as exc:
         return refuse(f"Không gửi được lệnh: {exc}")
     session.commit()
-    return RedirectResponse(f"/fleet/clusters/{cluster.id}?sent={kind}", status_code=303)
+    queued = "" if acknowledged else "&queued=1"
+    return RedirectResponse(f"/fleet/clusters/{cluster.id}?sent={kind}{queued}", status_code=303)

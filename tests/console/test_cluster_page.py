@@ -126,7 +126,7 @@ def test_a_technician_sends_volume_stop_and_ping_from_the_cluster_page(client, e
     cluster_id, elsewhere = world.clusters_a[0], world.clusters_b[0]
     csrf = sign_in(client, "kythuat")
     url = f"/fleet/clusters/{cluster_id}/command"
-    for bad in ("", "150", "ba mươi", "-1"):
+    for bad in ("", "150", "ba mươi", "-1", "²", "1e2"):
         refused = client.post(url, data={"csrf_token": csrf, "kind": "volume", "volume": bad})
         assert refused.status_code == 422 and "từ 0 đến 100" in refused.text
     unknown = client.post(url, data={"csrf_token": csrf, "kind": "reboot"})
@@ -156,3 +156,25 @@ def test_a_technician_sends_volume_stop_and_ping_from_the_cluster_page(client, e
     while len(received) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [c["type"] for _, c in received] == ["volume", "stop", "ping"]
+
+
+class _UnansweredBroker:
+    """A publisher whose broker acknowledges nothing (it is down): `publish_commands` returns no id."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict]] = []
+
+    def publish_commands(self, commands, *, timeout_s: float = 60.0) -> set[str]:
+        self.published.extend(commands)
+        return set()
+
+
+def test_a_command_the_broker_did_not_acknowledge_is_not_called_sent(client, runtime, world) -> None:
+    cluster_id = world.clusters_a[0]
+    runtime.bus = _UnansweredBroker()
+    csrf = sign_in(client, "kythuat")
+    answer = client.post(f"/fleet/clusters/{cluster_id}/command", data={"csrf_token": csrf, "kind": "ping"})
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?sent=ping&queued=1")
+    page = client.get(answer.headers["location"]).text
+    assert "chưa được máy chủ MQTT xác nhận" in page and "Đã gửi lệnh" not in page
+    assert [c["type"] for _, c in runtime.bus.published] == ["ping"]
