@@ -636,6 +636,18 @@ def until_async() -> Callable[..., Any]:
     return wait_for_async
 
 
+async def settle_reports(sim: Any, db: Any, timeout_s: float = 30.0) -> None:
+    """After the fleet has stopped, wait (bounded, never failing) until every report it made is stored.
+
+    The tests check "every report made is stored" while the prober still pings; a pong answered after that
+    check reaches the database a moment after the agents stop, and counting at once called it lost
+    (test_database_outage, 2026-12-07). The count after this wait still fails for a report truly lost."""
+    made = {r["id"] for r in sim.reports()}
+    deadline = time.monotonic() + timeout_s  # a bound on waiting, not a measured duration
+    while time.monotonic() < deadline and not made <= set(await asyncio.to_thread(db.stored_reports)):
+        await asyncio.sleep(0.2)
+
+
 # ---------------------------------------------------------------------------------------------- probe
 
 

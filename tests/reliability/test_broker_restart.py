@@ -15,6 +15,7 @@ import pytest
 from broadcast_server.domain.delivery import TERMINAL
 from broadcast_server.services.dispatch import send_broadcast
 from firmware_sim.fleet_sim import FleetSimulation
+from tests.reliability.conftest import settle_reports
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -89,6 +90,7 @@ async def test_broker_restart_during_a_dispatch(
     finally:
         probe.stop()
         await sim.stop()
+        await settle_reports(sim, db)
     stored = await asyncio.to_thread(db.stored_reports)
     row.count_fleet(sim, stored, broadcasts)
     fault_table(row)

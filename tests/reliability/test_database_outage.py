@@ -16,6 +16,7 @@ import pytest
 from broadcast_server.domain.delivery import TERMINAL
 from broadcast_server.services.dispatch import send_broadcast
 from firmware_sim.fleet_sim import FleetSimulation
+from tests.reliability.conftest import settle_reports
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 
@@ -103,6 +104,7 @@ async def test_database_unavailable_for_a_while(
     finally:
         probe.stop()
         await sim.stop()
+        await settle_reports(sim, db)
     stored = await asyncio.to_thread(db.stored_reports)
     row.count_fleet(sim, stored, broadcasts)
     row.notes.append(f"heartbeats dropped by a full ingest buffer: {runtime.bus.dropped_heartbeats}")

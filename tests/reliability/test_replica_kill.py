@@ -20,7 +20,7 @@ from bcast.broker import free_port
 from bcast.demo import admin_headers
 from broadcast_server.domain.delivery import TERMINAL
 from firmware_sim.fleet_sim import FleetSimulation
-from tests.reliability.conftest import ServerProcess, settle_round
+from tests.reliability.conftest import ServerProcess, settle_reports, settle_round
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 
@@ -97,6 +97,7 @@ async def test_a_replica_killed_mid_dispatch_loses_and_duplicates_nothing(
         await until_async(lambda: made_ids <= set(db.stored_reports()), 60, "every report made is stored")
     finally:
         await sim.stop()
+        await settle_reports(sim, db)
         for replica in replicas:
             replica.stop()
     leads = [line for r in replicas for line in r.log_path.read_text(errors="replace").splitlines() if " leads" in line]

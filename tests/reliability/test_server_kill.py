@@ -20,7 +20,7 @@ import pytest
 from bcast.broker import free_port
 from bcast.demo import admin_headers
 from firmware_sim.fleet_sim import FleetSimulation
-from tests.reliability.conftest import ServerProcess, settle_round
+from tests.reliability.conftest import ServerProcess, settle_reports, settle_round
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -86,6 +86,7 @@ async def test_server_killed_during_a_dispatch_and_restarted(
         await until_async(lambda: made_ids <= set(db.stored_reports()), 30, "every report made is stored")
     finally:
         await sim.stop()
+        await settle_reports(sim, db)
         server.stop()
     stored = await asyncio.to_thread(db.stored_reports)
     row.count_fleet(sim, stored, broadcasts)
