@@ -19,7 +19,6 @@ from broadcast_server.accounts.scope import OutOfScope, unit_in_scope, unit_labe
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound, allowed
-from broadcast_server.console.pages_fleet import CAUSE_LABELS_VI
 from broadcast_server.console.templating import page
 from broadcast_server.models import Cluster, ClusterState, Heartbeat, PlaybackReport, PresenceEvent
 from broadcast_server.services.device_commands import DeviceCommandError, DeviceCommandType, send_device_command
@@ -32,15 +31,6 @@ RECENT = 20  # connections and reports listed
 COMMAND_TTL_S = 300  # a command the box has not received by then is dropped (it reports it expired)
 COMMAND_LABELS_VI = {"volume": "Đặt âm lượng", "stop": "Dừng phát", "ping": "Kiểm tra kết nối"}
 AMPLIFIER_VI = {"on": "Đang bật", "off": "Đang tắt", "fault": "Báo hỏng"}
-REPORT_LABELS_VI = {
-    "played": "Đã phát",
-    "failed": "Lỗi",
-    "missed": "Lỡ giờ",
-    "rejected": "Bị từ chối",
-    "stopped": "Bị dừng",
-    "pong": "Trả lời kiểm tra",
-    "applied": "Đã áp dụng",
-}
 
 
 def _cluster_in_view(session: Session, principal: Principal, cluster_id: str) -> Cluster:
@@ -81,9 +71,7 @@ def _page(request: Request, session: Session, principal: Principal, cluster: Clu
         reports=reports,
         unkeyed=bool(state and state.last_error and NO_TRUSTED_KEY in state.last_error),
         can_command=principal.can(Action.DEVICE_COMMAND),
-        cause_vi=lambda cause: CAUSE_LABELS_VI.get(cause, cause),
         amplifier_vi=lambda value: AMPLIFIER_VI.get(value, value or "—"),
-        report_vi=lambda value: REPORT_LABELS_VI.get(value, value),
         **extra,
     )
 

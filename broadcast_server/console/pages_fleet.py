@@ -19,16 +19,6 @@ from broadcast_server.reports.numbers import vn_float
 
 router = APIRouter()
 
-CAUSE_LABELS_VI = {
-    None: "Chưa từng kết nối",
-    "heartbeat_timeout": "Không nhận được tín hiệu định kỳ (mất mạng hoặc mất điện)",
-    "will": "Mất kết nối đột ngột",
-    "clean": "Thiết bị tắt đúng cách",
-    "reconnect": "Kết nối lại",
-    "status": "Kết nối",
-    "heartbeat": "Có tín hiệu trở lại",
-}
-
 
 @router.get("/fleet")
 def fleet(request: Request, session: SessionDep, runtime: RuntimeDep, principal: ConsolePrincipal) -> Response:
@@ -85,6 +75,5 @@ def fleet(request: Request, session: SessionDep, runtime: RuntimeDep, principal:
         attention=[(label, notes) for label, notes in attention if notes],
         total=sum(c.clusters for c in communes),
         online=sum(c.online for c in communes),
-        cause_vi=lambda cause: CAUSE_LABELS_VI.get(cause, cause),
         now=now,
     )

@@ -33,6 +33,18 @@ DELIVERY_LABELS_VI = {
     "rejected": "Bị từ chối",
     "stopped": "Bị dừng",
 }
+# A cluster's own reports: the delivery outcomes plus the answers to device commands.
+REPORT_LABELS_VI = {**DELIVERY_LABELS_VI, "pong": "Trả lời kiểm tra", "applied": "Đã áp dụng"}
+# Why a cluster went offline or came back (PresenceEvent.cause; None: it never connected).
+CAUSE_LABELS_VI = {
+    None: "Chưa từng kết nối",
+    "heartbeat_timeout": "Không nhận được tín hiệu định kỳ (mất mạng hoặc mất điện)",
+    "will": "Mất kết nối đột ngột",
+    "clean": "Thiết bị tắt đúng cách",
+    "reconnect": "Kết nối lại",
+    "status": "Kết nối",
+    "heartbeat": "Có tín hiệu trở lại",
+}
 
 # The navigation: (path, label, action needed to see it).
 NAV: tuple[tuple[str, str, Action], ...] = (
@@ -76,6 +88,8 @@ TEMPLATES.env.filters.update(
     priority_vi=lambda s: PRIORITY_LABELS_VI.get(s, s),
     kind_vi=lambda s: KIND_LABELS_VI.get(s, s),
     delivery_vi=lambda s: DELIVERY_LABELS_VI.get(s, s),
+    report_vi=lambda s: REPORT_LABELS_VI.get(s, s),
+    cause_vi=lambda cause: CAUSE_LABELS_VI.get(cause, cause),
     role_vi=lambda r: ROLE_LABELS_VI.get(r, r),
 )
 
