@@ -40,6 +40,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from mqtt_contract import QOS, Channel, InvalidMessage, Topics, decode, encode
+from speaker_agent.amplifier import HELD_OFF, AmplifierSwitch, AmplifierSwitchError
 from speaker_agent.cache import AudioCache
 from speaker_agent.clock import Clock, SystemClock, isoformat, parse_time
 from speaker_agent.command_auth import NO_TRUSTED_KEY, CommandGate, CommandRefused, KeySetRefused, Redelivered
@@ -150,6 +151,7 @@ class Agent:
         )
         self.volume = self.state.volume if self.state.volume is not None else config.volume
         _set_player_volume(player, self.volume)
+        self.amplifier = AmplifierSwitch(config.amplifier_command)
         self.connected = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.last_error: str | None = NO_TRUSTED_KEY if self.gate.refusing_all else None
@@ -184,6 +186,7 @@ class Agent:
         """Resume commands kept on disk, connect (retrying in the background), start the heartbeat."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        self._spawn(self._restore_amplifier())
         self._spawn(self._heartbeat_loop())
         self._spawn(self.runner.run())
         self._spawn(self.runner.prefetch())
@@ -449,13 +452,53 @@ class Agent:
             "uptime_s": round(time.monotonic() - self._started_mono, 3),
             "firmware": self.config.firmware,
             "volume": self.volume,
-            "amplifier": "fault" if getattr(self.player, "amplifier_fault", False) else "on",
+            "amplifier": self._amplifier_state(),
             "playing": self.playing,
             "cache_free_bytes": self.cache.free_bytes(),
             "link_rssi_dbm": None,  # no modem to ask in the simulator; a device driver fills it in later
             "clock_offset_s": None,  # not measured yet: needs an NTP-style exchange with the server
             "last_error": self.last_error[:500] if self.last_error else None,
         }
+
+    def _amplifier_state(self) -> str:
+        if getattr(self.player, "amplifier_fault", False):
+            return "fault"
+        return "off" if self.state.amplifier_off else "on"
+
+    async def _restore_amplifier(self) -> None:
+        """At start the relay is in an unknown state: set it as the last command left it."""
+        try:
+            await self.amplifier.switch(on=not self.state.amplifier_off)
+        except AmplifierSwitchError as exc:
+            log.error("%s: %s", self.cluster_id, exc)
+            self.last_error = str(exc)[:500]
+
+    async def _switch_amplifier(self, command: dict[str, Any]) -> None:
+        """Hold the amplifier off (what plays stops, nothing plays until 'on') or put it back in service."""
+        off = command["amplifier"] == "off"
+        if off:
+            self._stop_playback()
+        self.state.set_amplifier_off(off)  # kept even if the relay fails: the agent still plays nothing
+        try:
+            await self.amplifier.switch(on=not off)
+        except AmplifierSwitchError as exc:
+            self.last_error = str(exc)[:500]
+            self._finish(command["id"], "failed", reason=self.last_error)
+        else:
+            self._finish(command["id"], "applied", reason=HELD_OFF if off else "amplifier back in service")
+        self._send_heartbeat()  # the console shows the amplifier's state now, not a minute later
+
+    def _stop_playback(self) -> bool:
+        """Cut what plays and end the repeats waiting for their turn (each reports itself); True if any."""
+        holder = self._speaker.holder
+        stopped = holder is not None and not holder.done()
+        if stopped:
+            holder.cancel()  # type: ignore[union-attr]
+        for waiting in self._repeating.values():
+            if waiting is not holder and not waiting.done():
+                waiting.cancel()
+                stopped = True
+        return stopped
 
     def _send_heartbeat(self) -> None:
         if self.connected.is_set():
@@ -598,6 +641,8 @@ class Agent:
         task = asyncio.current_task()
         started = self.clock.now()
         try:
+            if self.state.amplifier_off:
+                raise PlayerError(HELD_OFF)
             self.playing = label
             return await self.player.play(path, duration_s, label=label, start_s=start_s)
         except asyncio.CancelledError:
@@ -619,14 +664,7 @@ class Agent:
                 self._finish(command["id"], "pong")
                 self._send_heartbeat()  # a technician checking the box sees its state now, not a minute later
             elif kind == "stop":
-                holder = self._speaker.holder
-                stopped = holder is not None and not holder.done()
-                if stopped:
-                    holder.cancel()  # type: ignore[union-attr]
-                for waiting in self._repeating.values():  # repeats waiting for their next turn end too
-                    if waiting is not holder and not waiting.done():
-                        waiting.cancel()
-                        stopped = True
+                stopped = self._stop_playback()
                 self._finish(
                     command["id"], "stopped", reason="stopped current playback" if stopped else "nothing playing"
                 )
@@ -638,6 +676,8 @@ class Agent:
                 self._send_heartbeat()  # let the server see the new level now, not a minute later
             elif kind == "play":
                 await self._play(command)
+            elif kind == "amplifier":
+                await self._switch_amplifier(command)
             elif kind == "keys":
                 self._adopt_keys(command)
             elif kind == "schedule":
@@ -702,6 +742,9 @@ class Agent:
         try:
             if repetition == 1 and parse_time(command["expires_at"]) <= self.clock.now():
                 self._finish(command_id, "missed", broadcast_id=broadcast_id, reason="expired before it could play")
+                return False
+            if self.state.amplifier_off:
+                self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=HELD_OFF, **counted)
                 return False
             if not self.cache.verify(sha256):  # the file rotted or vanished since it was fetched
                 try:

@@ -54,6 +54,7 @@ class AgentConfig:
     cache_min_free_bytes: int = 32 * 1024 * 1024  # free space left on the disk; LRU files are evicted for it
     player: str = "auto"  # "auto": the first of ffplay, mpv, mpg123 installed; "simulated": no sound
     volume: int = 80
+    amplifier_command: str = ""  # relay command, e.g. "gpioset gpiochip0 17={bit}"; empty: the hold is software only
     firmware: str = FIRMWARE_VERSION
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -66,6 +67,13 @@ class AgentConfig:
             raise ConfigError("heartbeat_interval_s must be positive")
         if not 0 <= self.volume <= 100:
             raise ConfigError("volume must be within 0..100")
+        if self.amplifier_command.strip():
+            from speaker_agent.amplifier import parse_switch_command
+
+            try:
+                parse_switch_command(self.amplifier_command)
+            except ValueError as exc:
+                raise ConfigError(f"amplifier_command: {exc}") from None
         if self.download_attempts < 1 or self.download_backoff_s < 0:
             raise ConfigError("download_attempts must be at least 1 and download_backoff_s not negative")
         if (self.cache_max_bytes is not None and self.cache_max_bytes <= 0) or self.cache_min_free_bytes < 0:

@@ -1,4 +1,5 @@
-"""What the agent must remember across restarts: its connect counter, its commands and its volume.
+"""What the agent must remember across restarts: its connect counter, its commands, its volume and whether
+its amplifier is held off.
 
 A power cut loses memory but keeps the disk, so a command is written here before the broker is told it
 arrived (paho acknowledges a QoS 1 message only after the callback returns): a command the broker
@@ -29,6 +30,7 @@ class AgentState:
         self.path = path
         self.seq = 0
         self.volume: int | None = None
+        self.amplifier_off = False  # held off by a technician until an 'amplifier on' command
         self.done: deque[str] = deque(maxlen=REMEMBERED_COMMANDS)
         self.pending: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, int] = {}  # plays done of a pending command that repeats
@@ -50,6 +52,7 @@ class AgentState:
                 }
             volume = document.get("volume")
             self.volume = int(volume) if isinstance(volume, int) and 0 <= volume <= 100 else None
+            self.amplifier_off = document.get("amplifier_off") is True
             replay = document.get("replay") or {}
             self.seq_floor = int(replay.get("floor", 0))
             self.seen_seqs = {int(s): float(e) for s, e in replay.get("seen", [])}
@@ -115,6 +118,10 @@ class AgentState:
         self.volume = volume
         self.save()
 
+    def set_amplifier_off(self, off: bool) -> None:
+        self.amplifier_off = off
+        self.save()
+
     def save(self) -> bool:
         """Write the file atomically; False (and `save_error`) when the disk refuses, never an exception."""
         document = {
@@ -123,6 +130,7 @@ class AgentState:
             "pending": self.pending,
             "progress": self.progress,
             "volume": self.volume,
+            "amplifier_off": self.amplifier_off,
             "replay": {"floor": self.seq_floor, "seen": sorted(self.seen_seqs.items())},
         }
         try:

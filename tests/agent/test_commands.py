@@ -229,3 +229,101 @@ async def test_a_stop_between_repeats_ends_them(agent_on_broker, audio_server):
     )
     assert observer.report_for(stop["id"])["status"] == "stopped"
     assert len(player.log) == 1 and agent.state.is_done(alert["id"])
+
+
+async def test_amplifier_held_off_cuts_the_play_refuses_even_emergencies_and_survives_a_restart(
+    agent_on_broker, audio_server
+):
+    agent, player, observer, http = agent_on_broker
+    url, sha, size = audio_server.add("long-amp.mp3", b"L" * 3000)
+    ordinary = play(url, sha, size, "b-long", duration_s=300)  # 30 s at speed 10
+    observer.send("c-cmd", ordinary)
+    await wait_for(lambda: agent.playing == "b-long", what="ordinary broadcast playing")
+
+    off = command("amplifier", amplifier="off")
+    observer.send("c-cmd", off)
+    await wait_for(lambda: observer.report_for(off["id"]) and observer.report_for(ordinary["id"]), what="reports")
+    assert observer.report_for(off["id"])["status"] == "applied"
+    cut = observer.report_for(ordinary["id"])
+    assert cut["status"] == "stopped" and cut["played_s"] < 300
+    await wait_for(lambda: any(h["amplifier"] == "off" for h in observer.of(Channel.HEARTBEAT)), what="off in beat")
+
+    alarm_url, alarm_sha, alarm_size = audio_server.add("alarm-amp.mp3", b"A" * 900)
+    alarm = play(alarm_url, alarm_sha, alarm_size, "b-storm", duration_s=1, priority="emergency")
+    observer.send("c-cmd", alarm)
+    await wait_for(lambda: observer.report_for(alarm["id"]), what="emergency report")
+    refused = observer.report_for(alarm["id"])
+    assert refused["status"] == "failed" and refused["reason"] == "amplifier held off by a technician's command"
+    assert [(p.broadcast_id, p.completed) for p in player.log] == [("b-long", False)]  # nothing played since
+
+    # Restart from the same disk: still held off, and the heartbeat says so.
+    await agent.stop()
+    again = Agent(agent.config, http=http, player=player)
+    beats = len(observer.of(Channel.HEARTBEAT))
+    await again.start()
+    try:
+        await wait_for(lambda: len(observer.of(Channel.HEARTBEAT)) > beats, what="heartbeat after restart")
+        assert observer.of(Channel.HEARTBEAT)[-1]["amplifier"] == "off"
+        on = command("amplifier", amplifier="on")
+        observer.send("c-cmd", on)
+        await wait_for(lambda: observer.report_for(on["id"]), what="back in service")
+        assert observer.report_for(on["id"])["status"] == "applied"
+        after = play(alarm_url, alarm_sha, alarm_size, "b-after", duration_s=0.5)
+        observer.send("c-cmd", after)
+        await wait_for(lambda: observer.report_for(after["id"]), what="play after 'on'")
+        assert observer.report_for(after["id"])["status"] == "played"
+        assert player.log[-1].broadcast_id == "b-after" and player.log[-1].completed
+        assert observer.of(Channel.HEARTBEAT)[-1]["amplifier"] == "on"
+    finally:
+        await again.stop()
+
+
+async def test_the_amplifier_relay_command_runs_at_start_and_on_each_switch(tmp_path, topic_root):
+    relay = tmp_path / "relay.log"
+    observer = Observer(topic_root)
+    config = unsigned_config(
+        cluster_id="c-relay",
+        data_dir=tmp_path / "box",
+        topic_root=topic_root,
+        heartbeat_interval_s=30,
+        amplifier_command=f"sh -c 'echo {{state}} {{bit}} >> {relay}; test {{state}} = on || test ! -e {tmp_path}/jam'",
+    )
+    async with httpx.AsyncClient() as http:
+        agent = Agent(config, http=http, player=SimulatedPlayer(clock=SystemClock(), cluster_id="c-relay"))
+        await agent.start()
+        try:
+            await asyncio.wait_for(agent.subscribed.wait(), 10)
+            await wait_for(lambda: relay.exists() and relay.read_text() == "on 1\n", what="relay set at start")
+            off = command("amplifier", amplifier="off")
+            observer.send("c-relay", off)
+            await wait_for(lambda: observer.report_for(off["id"]), what="off applied")
+            assert observer.report_for(off["id"])["status"] == "applied"
+            assert relay.read_text() == "on 1\noff 0\n"
+
+            # A relay that fails: the command is reported failed, the hold is kept, the heartbeat says why.
+            (tmp_path / "jam").touch()
+            again = command("amplifier", amplifier="off")
+            observer.send("c-relay", again)
+            await wait_for(lambda: observer.report_for(again["id"]), what="failed switch")
+            failed = observer.report_for(again["id"])
+            assert failed["status"] == "failed" and "exited with 1" in failed["reason"]
+            assert agent.state.amplifier_off
+            await wait_for(
+                lambda: any("amplifier command" in (h["last_error"] or "") for h in observer.of(Channel.HEARTBEAT)),
+                what="the failure in the heartbeat",
+            )
+        finally:
+            await agent.stop()
+    observer.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("gpioset chip 17={level}", "can be filled"), ("relay 'on", "cannot split")],
+)
+def test_a_bad_amplifier_command_is_refused_at_load(tmp_path, text, problem):
+    from speaker_agent.config import AgentConfig, ConfigError
+
+    with pytest.raises(ConfigError, match="amplifier_command") as caught:
+        AgentConfig(cluster_id="c-1", data_dir=tmp_path, amplifier_command=text)
+    assert problem in str(caught.value)

@@ -321,3 +321,17 @@ def test_normaliser_reads_very_long_numbers(text: str) -> None:
     from audio.normalize import normalize_text
 
     assert not re.search(r"[0-9]", normalize_text(text))
+
+
+def test_an_amplifier_command_carries_on_or_off_and_nothing_else_does() -> None:
+    base = VALID[Channel.COMMAND]
+    for state in ("on", "off"):
+        validate(Channel.COMMAND, {**base, "type": "amplifier", "amplifier": state})
+    for wrong in (
+        {**base, "type": "amplifier"},  # which way?
+        {**base, "type": "amplifier", "amplifier": "toggle"},
+        {**base, "type": "amplifier", "amplifier": True},
+        {**base, "type": "ping", "amplifier": "off"},  # a ping that would switch the amplifier
+    ):
+        with pytest.raises(InvalidMessage):
+            validate(Channel.COMMAND, wrong)
