@@ -163,6 +163,7 @@ def fleet_status_command(
                 if c.offline or all_communes
             ],
             "faulty_amplifiers": [{k: iso(v) for k, v in vars(n).items()} for n in view.faulty_amplifiers],
+            "amplifiers_off": [{k: iso(v) for k, v in vars(n).items()} for n in view.amplifiers_off],
             "refusing_commands": [{k: iso(v) for k, v in vars(n).items()} for n in view.refusing_commands],
             "clock_off": [{k: iso(v) for k, v in vars(n).items()} for n in view.clock_off],
             "flapping": [{k: iso(v) for k, v in vars(n).items()} for n in view.flapping],
@@ -217,6 +218,7 @@ def fleet_status_command(
         out.print("Tất cả cụm loa đang trực tuyến.")
     for notes, title, when in (
         (view.faulty_amplifiers, "Cụm loa báo hỏng ampli", "Lần cuối thấy"),
+        (view.amplifiers_off, "Cụm loa bị tắt ampli theo lệnh: không phát, kể cả tin khẩn cấp", "Lần cuối thấy"),
         (view.refusing_commands, "Cụm loa từ chối mọi lệnh: chưa có khóa của máy chủ (chưa đăng ký bộ thu)", "Từ lúc"),
     ):
         if notes:

@@ -62,7 +62,7 @@ def command(
     principal: Technician,
     request: Request,
 ) -> DeviceCommandOut:
-    """Send volume, stop or ping to one cluster of the caller's scope (audited)."""
+    """Send volume, stop, ping or amplifier on/off to one cluster of the caller's scope (audited)."""
     if runtime.bus is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
     if session.get(Cluster, cluster_id) is None:
@@ -75,6 +75,7 @@ def command(
             cluster_id,
             DeviceCommandType(body.type),
             volume=body.volume,
+            amplifier=body.amplifier,
             ttl_s=body.ttl_s,
             ip=client_ip(request),
         )

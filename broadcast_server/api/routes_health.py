@@ -51,6 +51,9 @@ class FleetStatusOut(BaseModel):
     offline: int
     communes: list[CommuneHealthOut]
     faulty_amplifiers: list[ClusterNoteOut]
+    amplifiers_off: list[ClusterNoteOut] = Field(
+        description="Clusters whose amplifier a technician holds off: they play nothing, emergencies included."
+    )
     refusing_commands: list[ClusterNoteOut] = Field(
         description="Clusters whose agent knows no server key (not enrolled): every command is refused."
     )
@@ -104,6 +107,7 @@ def status_(
         offline=total - online,
         communes=communes,
         faulty_amplifiers=notes(view.faulty_amplifiers),
+        amplifiers_off=notes(view.amplifiers_off),
         refusing_commands=notes(view.refusing_commands),
         clock_off=notes(view.clock_off),
         clock_offset_threshold_s=view.clock_offset_threshold_s,

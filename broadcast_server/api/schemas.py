@@ -128,8 +128,13 @@ class ClusterOut(BaseModel):
 
 
 class DeviceCommandIn(BaseModel):
-    type: Literal["volume", "stop", "ping"]
+    type: Literal["volume", "stop", "ping", "amplifier"]
     volume: int | None = Field(default=None, ge=0, le=100, description="Output level, for type 'volume' only.")
+    amplifier: Literal["on", "off"] | None = Field(
+        default=None,
+        description="For type 'amplifier' only: 'off' holds the amplifier off (the cluster plays nothing, "
+        "emergencies included) until 'on'.",
+    )
     ttl_s: int = Field(default=300, ge=10, le=24 * 3600, description="The agent refuses the command after this.")
 
 

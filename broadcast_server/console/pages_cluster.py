@@ -1,8 +1,8 @@
 """Một cụm loa: what a technician checks before a visit, and the commands a technician may send to it.
 
 Presence now (since when, why), the box's last heartbeat (firmware, volume, amplifier, clock, disk, link,
-last error), its connections of the last days and its recent reports; then volume, stop and ping
-(`services/device_commands.py`, audited, the same as `POST /api/v1/clusters/{id}/commands`).
+last error), its connections of the last days and its recent reports; then volume, stop, ping and
+amplifier off/on (`services/device_commands.py`, audited, the same as `POST /api/v1/clusters/{id}/commands`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,18 @@ router = APIRouter()
 Technician = Annotated[Principal, Depends(allowed(Action.DEVICE_COMMAND))]
 RECENT = 20  # connections and reports listed
 COMMAND_TTL_S = 300  # a command the box has not received by then is dropped (it reports it expired)
-COMMAND_LABELS_VI = {"volume": "Đặt âm lượng", "stop": "Dừng phát", "ping": "Kiểm tra kết nối"}
-AMPLIFIER_VI = {"on": "Đang bật", "off": "Đang tắt", "fault": "Báo hỏng"}
+COMMAND_LABELS_VI = {
+    "volume": "Đặt âm lượng",
+    "stop": "Dừng phát",
+    "ping": "Kiểm tra kết nối",
+    "amplifier-off": "Tắt ampli",
+    "amplifier-on": "Bật ampli",
+}
+AMPLIFIER_VI = {
+    "on": "Đang hoạt động",
+    "off": "Đang tắt theo lệnh: không phát, kể cả tin khẩn cấp",
+    "fault": "Báo hỏng",
+}
 
 
 def _cluster_in_view(session: Session, principal: Principal, cluster_id: str) -> Cluster:
@@ -116,8 +126,9 @@ def cluster_command(
         return response
 
     if kind not in COMMAND_LABELS_VI:
-        return refuse("Lệnh không hợp lệ: chỉ có đặt âm lượng, dừng phát và kiểm tra kết nối.")
+        return refuse("Lệnh không hợp lệ: chỉ có đặt âm lượng, dừng phát, kiểm tra kết nối, tắt và bật ampli.")
     level = None
+    command_type, _, amplifier = kind.partition("-")
     if kind == "volume":
         if not re.fullmatch(r"[0-9]{1,3}", volume.strip()) or not 0 <= int(volume) <= 100:
             return refuse("Âm lượng phải là số nguyên từ 0 đến 100.")
@@ -130,8 +141,9 @@ def cluster_command(
             runtime.bus,
             principal,
             cluster.id,
-            DeviceCommandType(kind),
+            DeviceCommandType(command_type),
             volume=level,
+            amplifier=amplifier or None,
             ttl_s=COMMAND_TTL_S,
             ip=client_ip(request),
         )

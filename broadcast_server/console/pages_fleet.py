@@ -58,6 +58,7 @@ def fleet(request: Request, session: SessionDep, runtime: RuntimeDep, principal:
         (label, [(n, detail(n)) for n in found if n.cluster_id in member_of])
         for label, found, detail in (
             ("Ampli báo hỏng", status.faulty_amplifiers, seen),
+            ("Ampli đang tắt theo lệnh kỹ thuật viên: không phát, kể cả tin khẩn cấp", status.amplifiers_off, seen),
             ("Từ chối mọi lệnh: bộ thu chưa có khóa của máy chủ (chưa đăng ký)", status.refusing_commands, seen),
             ("Đồng hồ lệch", status.clock_off, offset),
             ("Chập chờn", status.flapping, lambda n: f"Mất kết nối {n.value} lần trong 7 ngày"),

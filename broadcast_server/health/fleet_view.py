@@ -1,4 +1,5 @@
-"""What technicians look at: offline clusters per commune, flapping, uptime, faulty amplifiers, clocks off."""
+"""What technicians look at: offline clusters per commune, flapping, uptime, amplifiers faulty or held off,
+clocks off."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class FleetStatus:
     online: int
     communes: tuple[CommuneHealth, ...]  # every commune, Vietnamese order; offline clusters inside
     faulty_amplifiers: tuple[ClusterNote, ...]
+    amplifiers_off: tuple[ClusterNote, ...]  # held off by a technician's command: they play nothing
     refusing_commands: tuple[ClusterNote, ...]  # agents that know no server key (not enrolled): obey nothing
     clock_off: tuple[ClusterNote, ...]
     flapping: tuple[ClusterNote, ...]  # clusters with at least ``flapping_min_drops`` drops in 7 days
@@ -120,14 +122,18 @@ def fleet_status(
         communes.append(CommuneHealth(unit_id, labels[unit_id], len(cluster_ids), online, tuple(offline)))
     communes.sort(key=lambda c: name_sort_key(c.name))
     commune_name = {c: labels[u] for c, u in unit_of.items()}
-    faulty = tuple(
-        ClusterNote(s.cluster_id, commune_name[s.cluster_id], s.online, "amplifier fault", None, s.last_seen_at)
-        for s in sorted(states.values(), key=lambda s: name_sort_key(s.cluster_id))
-        if s.amplifier == "fault" and s.cluster_id in commune_name
-    )
+    by_name = sorted(states.values(), key=lambda s: name_sort_key(s.cluster_id))
+
+    def amplifier(value: str, detail: str) -> tuple[ClusterNote, ...]:
+        return tuple(
+            ClusterNote(s.cluster_id, commune_name[s.cluster_id], s.online, detail, None, s.last_seen_at)
+            for s in by_name
+            if s.amplifier == value and s.cluster_id in commune_name
+        )
+
     refusing = tuple(
         ClusterNote(s.cluster_id, commune_name[s.cluster_id], s.online, NO_TRUSTED_KEY, None, s.last_error_at)
-        for s in sorted(states.values(), key=lambda s: name_sort_key(s.cluster_id))
+        for s in by_name
         if s.last_error and NO_TRUSTED_KEY in s.last_error and s.cluster_id in commune_name
     )
     clock_off = tuple(
@@ -145,7 +151,8 @@ def fleet_status(
         clusters=len(unit_of),
         online=sum(c.online for c in communes),
         communes=tuple(communes),
-        faulty_amplifiers=faulty,
+        faulty_amplifiers=amplifier("fault", "amplifier fault"),
+        amplifiers_off=amplifier("off", "amplifier held off"),
         refusing_commands=refusing,
         clock_off=clock_off,
         flapping=flapping,

@@ -1,4 +1,4 @@
-"""Technicians' commands to one cluster (volume, stop, ping) over the MQTT bus, scoped and audited."""
+"""Technicians' commands to one cluster (volume, stop, ping, amplifier) over the MQTT bus, scoped and audited."""
 
 from __future__ import annotations
 
@@ -22,13 +22,19 @@ class DeviceCommandType(StrEnum):
     VOLUME = "volume"  # set the output level 0-100 (kept across restarts)
     STOP = "stop"  # stop what is playing now
     PING = "ping"  # answered with a pong report and a heartbeat at once
+    AMPLIFIER = "amplifier"  # 'off' holds the amplifier off (nothing plays, emergencies included); 'on' ends it
+
+
+AMPLIFIER_STATES = ("on", "off")
 
 
 class DeviceCommandError(ValueError):
     """A device command that cannot be sent; the message says why."""
 
 
-def device_command(kind: DeviceCommandType, *, now: datetime, ttl_s: int, volume: int | None = None) -> dict[str, Any]:
+def device_command(
+    kind: DeviceCommandType, *, now: datetime, ttl_s: int, volume: int | None = None, amplifier: str | None = None
+) -> dict[str, Any]:
     """The contract v1 command (pure: no I/O)."""
     command: dict[str, Any] = {
         "v": 1,
@@ -43,6 +49,12 @@ def device_command(kind: DeviceCommandType, *, now: datetime, ttl_s: int, volume
         command["volume"] = volume
     elif volume is not None:
         raise DeviceCommandError(f"a {kind.value} command takes no volume")
+    if kind is DeviceCommandType.AMPLIFIER:
+        if amplifier not in AMPLIFIER_STATES:
+            raise DeviceCommandError("an amplifier command needs amplifier 'on' or 'off'")
+        command["amplifier"] = amplifier
+    elif amplifier is not None:
+        raise DeviceCommandError(f"a {kind.value} command takes no amplifier")
     return command
 
 
@@ -54,6 +66,7 @@ def send_device_command(
     kind: DeviceCommandType,
     *,
     volume: int | None = None,
+    amplifier: str | None = None,
     ttl_s: int = 300,
     ip: str | None = None,
     timeout_s: float = 10.0,
@@ -66,7 +79,7 @@ def send_device_command(
     if principal is not None and not unit_in_scope(session, principal, cluster.unit_id):
         where = unit_label(session, cluster.unit_id)
         raise OutOfScope(f"cluster {cluster_id!r} of unit {cluster.unit_id} ({where}) is outside your scope")
-    command = device_command(kind, now=utcnow(), ttl_s=ttl_s, volume=volume)
+    command = device_command(kind, now=utcnow(), ttl_s=ttl_s, volume=volume, amplifier=amplifier)
     acknowledged = command["id"] in publisher.publish_commands([(cluster_id, command)], timeout_s=timeout_s)
     record(
         session,
@@ -74,7 +87,7 @@ def send_device_command(
         action=f"device.{kind.value}",
         object_type="cluster",
         object_id=cluster_id,
-        detail={"command_id": command["id"], "volume": volume, "acknowledged": acknowledged},
+        detail={"command_id": command["id"], "volume": volume, "amplifier": amplifier, "acknowledged": acknowledged},
         ip=ip,
         unit_id=cluster.unit_id,
     )

@@ -365,12 +365,28 @@ def test_device_commands_reach_the_cluster_scoped_and_audited(client, world, run
         sent = client.post("/api/v1/clusters/bt-1/commands", json={"type": "volume", "volume": 35}, headers=tech)
         assert sent.status_code == 202 and sent.json()["acknowledged"] is True
         assert arrived.wait(10)
+        for wrong in (
+            {"type": "amplifier"},
+            {"type": "amplifier", "amplifier": "dim"},
+            {"type": "ping", "amplifier": "off"},
+        ):
+            assert client.post("/api/v1/clusters/bt-1/commands", json=wrong, headers=tech).status_code == 422, wrong
+        arrived.clear()
+        held = client.post(
+            "/api/v1/clusters/bt-1/commands", json={"type": "amplifier", "amplifier": "off"}, headers=tech
+        )
+        assert held.status_code == 202 and arrived.wait(10)
     finally:
         listener.loop_stop()
         listener.disconnect()
     topic, command = received[0]
     assert topic.endswith("/bt-1/command") and (command["type"], command["volume"]) == ("volume", 35)
-    assert command["id"] == sent.json()["command_id"] and len(received) == 1
+    assert command["id"] == sent.json()["command_id"] and len(received) == 2
+    assert (received[1][1]["type"], received[1][1]["amplifier"], received[1][1]["id"]) == (
+        "amplifier",
+        "off",
+        held.json()["command_id"],
+    )
     with Session(world.engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "device.volume")).one()
         village = session.get(Cluster, "bt-1").unit_id  # type: ignore[union-attr]

@@ -1,5 +1,5 @@
 """Một cụm loa: a technician's page for one cluster (presence, last heartbeat, connections, reports) and its
-commands (volume, stop, ping) through the real broker, limited to the user's area and audited."""
+commands (volume, stop, ping, amplifier off/on) through the real broker, limited to the user's area and audited."""
 
 from __future__ import annotations
 
@@ -76,6 +76,18 @@ def test_a_cluster_page_shows_what_a_technician_checks_before_a_visit(client, en
     assert connections.count("<li>") == 2 and connections.index("Mất kết nối") < connections.index("Trực tuyến")
     reports = page[page.index('id="reports"') :]
     assert "Đã phát" in reports and "Lỗi" in reports and "HTTP 404" in reports
+    commands = page[page.index('id="commands"') : page.index('id="connections"')]
+    assert 'value="amplifier-off"' in commands and 'value="amplifier-on"' not in commands
+
+    # Held off by a technician: the page says nothing plays, and offers to switch it back on.
+    with session_scope(engine) as session:
+        beat = session.exec(select(Heartbeat).where(Heartbeat.cluster_id == cluster_id)).one()
+        beat.amplifier = "off"
+    page = client.get(f"/fleet/clusters/{cluster_id}").text
+    device = page[page.index('id="device"') : page.index('id="commands"')]
+    assert "Đang tắt theo lệnh: không phát, kể cả tin khẩn cấp" in device
+    commands = page[page.index('id="commands"') : page.index('id="connections"')]
+    assert 'value="amplifier-on"' in commands and 'value="amplifier-off"' not in commands
 
     # A viewer sees the page but no commands; another commune's broadcaster sees neither.
     client.cookies.clear()
@@ -138,7 +150,7 @@ def test_a_technician_sends_volume_stop_and_ping_from_the_cluster_page(client, e
     assert sent.status_code == 303 and sent.headers["location"] == f"/fleet/clusters/{cluster_id}?sent=volume"
     assert "Đã gửi lệnh “Đặt âm lượng”" in client.get(sent.headers["location"]).text
     assert arrived.wait(10)
-    for kind in ("stop", "ping"):
+    for kind in ("stop", "ping", "amplifier-off", "amplifier-on"):
         assert client.post(url, data={"csrf_token": csrf, "kind": kind}).status_code == 303
     topic, command = received[0]
     assert topic.endswith(f"/{cluster_id}/command") and (command["type"], command["volume"]) == ("volume", 35)
@@ -151,11 +163,17 @@ def test_a_technician_sends_volume_stop_and_ping_from_the_cluster_page(client, e
         actions = session.exec(
             select(AuditEntry.action).where(AuditEntry.object_id == cluster_id).order_by(AuditEntry.id)
         ).all()
-    assert actions == ["device.volume", "device.stop", "device.ping"]
+    assert actions == ["device.volume", "device.stop", "device.ping", "device.amplifier", "device.amplifier"]
     deadline = time.monotonic() + 10  # a bound on waiting, not a measured duration
-    while len(received) < 3 and time.monotonic() < deadline:
+    while len(received) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert [c["type"] for _, c in received] == ["volume", "stop", "ping"]
+    assert [(c["type"], c.get("amplifier")) for _, c in received] == [
+        ("volume", None),
+        ("stop", None),
+        ("ping", None),
+        ("amplifier", "off"),
+        ("amplifier", "on"),
+    ]
 
 
 class _UnansweredBroker:

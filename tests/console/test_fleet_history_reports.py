@@ -40,15 +40,16 @@ def test_fleet_page_lists_offline_clusters_first_and_draws_them_red(client, engi
 
 
 def test_fleet_page_lists_the_clusters_that_need_a_technician_for_other_reasons(client, engine, world):
-    """Online is not enough: an amplifier fault, a box that refuses every command for want of the server's key
-    (not enrolled) and a clock far off are listed too, each commune seeing its own."""
+    """Online is not enough: an amplifier fault or one held off, a box that refuses every command for want of the
+    server's key (not enrolled) and a clock far off are listed too, each commune seeing its own."""
     from speaker_agent.command_auth import NO_TRUSTED_KEY
 
     since = datetime.now(UTC) - timedelta(hours=1)
     set_presence(engine, world.clusters_a + world.clusters_b, [], since=since)
-    amp, unkeyed, clock = world.clusters_a[0], world.clusters_a[1], world.clusters_b[0]
+    amp, unkeyed, clock, held = world.clusters_a[0], world.clusters_a[1], world.clusters_b[0], world.clusters_a[2]
     with session_scope(engine) as session:
         session.get(ClusterState, amp).amplifier = "fault"
+        session.get(ClusterState, held).amplifier = "off"
         refusing = session.get(ClusterState, unkeyed)
         refusing.last_error, refusing.last_error_at = f"refused 2 command(s); last: {NO_TRUSTED_KEY}", since
         session.get(ClusterState, clock).clock_offset_s = 42.5
@@ -57,14 +58,15 @@ def test_fleet_page_lists_the_clusters_that_need_a_technician_for_other_reasons(
     attention = page[page.index('id="attention"') : page.index("<h2>Bản đồ</h2>")]
     assert "Ampli báo hỏng (1)" in attention and "chưa có khóa của máy chủ (chưa đăng ký) (1)" in attention
     assert "Đồng hồ lệch (1)" in attention and "Lệch +42,5 giây" in attention
-    for cluster_id in (amp, unkeyed, clock):
+    assert "Ampli đang tắt theo lệnh kỹ thuật viên: không phát, kể cả tin khẩn cấp (1)" in attention
+    for cluster_id in (amp, unkeyed, clock, held):
         assert cluster_id in attention
 
     client.cookies.clear()
     sign_in(client, "xa-b")
     theirs = client.get("/fleet").text
     attention = theirs[theirs.index('id="attention"') : theirs.index("<h2>Bản đồ</h2>")]
-    assert clock in attention and amp not in attention and unkeyed not in attention
+    assert clock in attention and amp not in attention and unkeyed not in attention and held not in attention
     assert "Ampli báo hỏng" not in attention
 
 

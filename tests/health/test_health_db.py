@@ -114,6 +114,7 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
         items += [status("b-1", "offline", k + 1, now - 3000 + k * 10, will=True)]
         items += [status("b-1", "online", k + 2, now - 2995 + k * 10)]
     items += [status("a-1", "offline", 1, now - 30, will=True)]
+    items += [heartbeat("b-1", 5, now - 20, amplifier="off")]  # a technician holds it off
     ingest(engine, None, items)
     with session_scope(engine) as session:
         view = fleet_status(session, datetime.now(UTC), clock_offset_threshold_s=5)
@@ -125,6 +126,7 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
     assert a1.last_error == "download failed: timeout" and a1.cause == "will" and a1.drops_7d == 1
     assert [(o.cluster_id, o.since) for o in by_name["Xã Bình Thạnh"].offline] == [("b-2", None)]  # never seen
     assert [n.cluster_id for n in view.faulty_amplifiers] == ["a-2"]
+    assert [(n.cluster_id, n.online) for n in view.amplifiers_off] == [("b-1", True)]
     assert [(n.cluster_id, n.value) for n in view.clock_off] == [("a-3", -12.5)]
     assert [(n.cluster_id, n.online) for n in view.refusing_commands] == [("a-3", True)]  # not enrolled
     assert [(n.cluster_id, n.value) for n in view.flapping] == [("b-1", 4)]
@@ -139,10 +141,12 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
     assert "download failed: timeout" in result.output and "chưa từng kết nối" in result.output
     assert "Cụm loa báo hỏng ampli" in result.output and "-12.5" in result.output
     assert "Cụm loa từ chối mọi lệnh: chưa có khóa của máy chủ" in result.output
+    assert "Cụm loa bị tắt ampli theo lệnh" in result.output
     result = CliRunner().invoke(app, ["fleet", "status", "--json", "--database-url", database_url])
     document = json.loads(result.output)
     assert [o["cluster_id"] for c in document["communes"] for o in c["offline"]] == ["a-1", "b-2"]
     assert [n["cluster_id"] for n in document["refusing_commands"]] == ["a-3"]
+    assert [n["cluster_id"] for n in document["amplifiers_off"]] == ["b-1"]
 
     from bcast.demo import admin_headers
     from broadcast_server.api.app import create_app
@@ -158,6 +162,7 @@ def test_fleet_status_groups_offline_clusters_and_lists_faults_clocks_and_flappi
         ]
         assert body["faulty_amplifiers"][0]["cluster_id"] == "a-2" and body["offline"] == 2
         assert [n["cluster_id"] for n in body["refusing_commands"]] == ["a-3"]
+        assert [n["cluster_id"] for n in body["amplifiers_off"]] == ["b-1"]
         rows = client.get("/api/v1/fleet/uptime").json()
         assert {r["cluster_id"] for r in rows} == {"a-1", "a-2", "a-3", "b-1", "b-2"}
         assert (
