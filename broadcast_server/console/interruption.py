@@ -1,4 +1,5 @@
-"""How many clusters an emergency will reach and interrupt: online ones, and those playing something now."""
+"""How many clusters an emergency will reach and interrupt: online ones, those playing something now, and
+those a technician holds silent (amplifier off)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class Interruption:
     targeted: int
     online: int
     playing: int  # online, and their latest heartbeat (still fresh) says they are playing something
+    held_off: int = 0  # their amplifier held off by a technician's command: they will not play it
 
 
 def interruption_estimate(
@@ -26,18 +28,18 @@ def interruption_estimate(
 ) -> Interruption:
     ids = sorted(set(cluster_ids))
     online: set[str] = set()
-    playing = 0
+    playing = held_off = 0
     fresh_after = now - timedelta(seconds=3 * heartbeat_interval_s)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        online.update(
-            session.exec(
-                select(ClusterState.cluster_id).where(
-                    ClusterState.cluster_id.in_(chunk),
-                    ClusterState.online.is_(True),  # type: ignore[attr-defined]
-                )
+        for cluster_id, is_online, amplifier in session.exec(
+            select(ClusterState.cluster_id, ClusterState.online, ClusterState.amplifier).where(
+                ClusterState.cluster_id.in_(chunk)  # type: ignore[attr-defined]
             )
-        )
+        ):
+            if is_online:
+                online.add(cluster_id)
+            held_off += amplifier == "off"
         latest = (
             select(func.max(Heartbeat.id))
             .where(Heartbeat.cluster_id.in_(chunk))  # type: ignore[attr-defined]
@@ -48,4 +50,4 @@ def interruption_estimate(
         ):
             if what and cluster_id in online and received >= fresh_after:
                 playing += 1
-    return Interruption(len(ids), len(online), playing)
+    return Interruption(len(ids), len(online), playing, held_off)

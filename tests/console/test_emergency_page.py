@@ -52,7 +52,7 @@ def test_confirmation_counts_targeted_online_and_playing_clusters(client, engine
     )
     assert confirm.status_code == 200, confirm.text
     assert _figures(confirm.text) == [len(world.clusters_a), 10, 3]
-    assert "sẽ bị ngắt" in confirm.text
+    assert "sẽ bị ngắt" in confirm.text and 'id="held-off"' not in confirm.text
     with Session(engine) as session:
         bulletin = session.exec(select(Bulletin)).one()
         assert (bulletin.priority, bulletin.status) == ("emergency", "approved")  # no queue, audited
@@ -125,3 +125,25 @@ def test_a_normal_bulletin_cannot_be_sent_as_an_emergency(client, engine, runtim
         "/emergency/send", data={"csrf_token": csrf, "bulletin_id": normal, "unit_ids": world.commune_a}
     )
     assert response.status_code == 422
+
+
+def test_confirmation_warns_of_clusters_whose_amplifier_a_technician_holds_off(client, engine, world):
+    online = world.clusters_a[:4]
+    _online_and_playing(engine, online, playing=[])
+    with session_scope(engine) as session:
+        session.get(ClusterState, online[0]).amplifier = "off"
+        session.add(ClusterState(cluster_id=world.clusters_a[5], online=False, amplifier="off"))
+        session.get(ClusterState, online[1]).amplifier = "fault"  # faulty, not held off: not counted here
+    csrf = sign_in(client, "duyet")
+    confirm = client.post(
+        "/emergency/confirm",
+        data={
+            "csrf_token": csrf,
+            "title": "Cảnh báo cháy rừng",
+            "text": "Cháy rừng gần thôn.",
+            "unit_ids": world.commune_a,
+        },
+    )
+    assert confirm.status_code == 200, confirm.text
+    held = confirm.text[confirm.text.index('id="held-off"') :]
+    assert re.match(r'id="held-off"><strong class="bad-text">2</strong> cụm đang bị kỹ thuật viên tắt ampli', held)
