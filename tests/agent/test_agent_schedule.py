@@ -142,3 +142,42 @@ async def test_a_newer_window_without_an_airing_takes_it_off_the_air(tmp_path, a
     outcomes = [(r["command_id"], r["status"]) for r in received]
     assert ("chieu@1#0", "played") in outcomes
     assert [o for o in outcomes if o[0].startswith("cds@1")] == []  # neither played nor reported missed
+
+
+async def test_a_scheduled_item_is_not_played_while_a_technician_holds_the_amplifier_off(
+    tmp_path, audio_server, topic_root, report_tap
+):
+    url, sha, size = audio_server.add("h.mp3", b"ID3" + bytes(1000))
+    entry = Entry("sang@1", T0 + timedelta(minutes=2), "Sáng", (Item("s", ref := AudioRef(url, sha, size, 30.0)),))
+    clock = AcceleratedClock(T0, SPEED)
+    player = SimulatedPlayer(clock=clock, cluster_id="c-h")
+    tap, received = report_tap
+    topic = Topics(topic_root).for_cluster("c-h", Channel.COMMAND)
+    config = unsigned_config(cluster_id="c-h", data_dir=tmp_path / "agent", topic_root=topic_root)
+    async with httpx.AsyncClient() as http:
+        agent = Agent(config, http=http, player=player, clock=clock)
+        await agent.start()
+        await asyncio.wait_for(agent.subscribed.wait(), 10)
+        off = validate(
+            Channel.COMMAND,
+            {
+                "v": 1,
+                "id": uuid.uuid4().hex,
+                "type": "amplifier",
+                "issued_at": isoformat(clock.now()),
+                "expires_at": isoformat(clock.now() + timedelta(hours=1)),
+                "amplifier": "off",
+            },
+        )
+        tap.publish(topic, json.dumps(off), qos=1)
+        tap.publish(topic, json.dumps(schedule_command(1, [entry], T0 + timedelta(hours=1), clock.now())), qos=1)
+        await asyncio.sleep(clock.wall_seconds(5 * 60))  # past the item's time
+        for _ in range(300):
+            if any(r["command_id"] == "sang@1#0" for r in received):
+                break
+            await asyncio.sleep(0.02)
+        await agent.stop()
+    assert agent.cache.has(ref.sha256)  # fetched ahead as usual: ready the moment it is switched back on
+    assert player.log == []
+    outcome = next(r for r in received if r["command_id"] == "sang@1#0")
+    assert (outcome["status"], outcome["reason"]) == ("failed", "amplifier held off by a technician's command")
