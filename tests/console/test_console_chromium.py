@@ -286,6 +286,17 @@ def test_broadcaster_to_approver_to_loudspeakers_in_chromium(stage):
                 time.sleep(0.5)
                 page.reload()
             camera.shoot(page, "mot-cum-loa")
+
+            # Before work on the line: the amplifier off (a confirm dialog), then back on; the agent's
+            # heartbeat of each change is what the page shows.
+            for button, shown in (("Tắt ampli", "Đang tắt theo lệnh"), ("Bật ampli", "Đang hoạt động")):
+                page.click(f"button:has-text('{button}')")
+                page.wait_for_url("**?sent=amplifier-*")
+                deadline = time.monotonic() + 30
+                while shown not in page.locator("#device").inner_text():
+                    assert time.monotonic() < deadline, page.locator("#device").inner_text()
+                    time.sleep(0.5)
+                    page.reload()
             desktop.close()
 
             _phone_pass(browser, base, bulletin_id, broadcast_id, cluster_id)
