@@ -56,6 +56,8 @@ from speaker_agent.state import AgentState
 
 log = logging.getLogger(__name__)
 
+STOPPED_BEFORE_PLAY = "broadcast stopped by the server before it played"
+
 MAX_QUEUED = 1000  # paho's own queue is bounded; a full queue is seen (rc checked), reports stay in the outbox
 MAX_INFLIGHT = 20
 RECONNECT_MIN_S = 1.0
@@ -164,6 +166,8 @@ class Agent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_hand: set[str] = set()
         self._repeating: dict[str, asyncio.Task[Any]] = {}  # repeating plays, so a stop ends their repeats
+        self._plays: dict[str, tuple[str, asyncio.Task[Any]]] = {}  # play command id -> (broadcast id, task)
+        self._halted: set[str] = set()  # play commands cancelled by a stop of their broadcast
         self._pending_acks: dict[int, str] = {}
         self._ack_waiters: dict[int, asyncio.Future[None]] = {}
         self._stopping = False
@@ -488,6 +492,17 @@ class Agent:
             self._finish(command["id"], "applied", reason=HELD_OFF if off else "amplifier back in service")
         self._send_heartbeat()  # the console shows the amplifier's state now, not a minute later
 
+    def _stop_broadcast(self, broadcast_id: str) -> int:
+        """Cancel every play command of one broadcast, wherever it is; each reports itself. How many."""
+        halted = 0
+        for command_id, (of_broadcast, task) in list(self._plays.items()):
+            if of_broadcast == broadcast_id and not task.done():
+                self._halted.add(command_id)
+                task.add_done_callback(lambda _, c=command_id: self._halted.discard(c))
+                task.cancel()
+                halted += 1
+        return halted
+
     def _stop_playback(self) -> bool:
         """Cut what plays and end the repeats waiting for their turn (each reports itself); True if any."""
         holder = self._speaker.holder
@@ -550,8 +565,12 @@ class Agent:
         return True
 
     def _begin(self, command: dict[str, Any]) -> None:
-        self._in_hand.add(command["id"])
-        self._spawn(self._execute(command))
+        command_id = command["id"]
+        self._in_hand.add(command_id)
+        task = self._spawn(self._execute(command))
+        if command["type"] == "play":  # a stop of its broadcast must find it, wherever it is
+            self._plays[command_id] = (command["play"]["broadcast_id"], task)
+            task.add_done_callback(lambda _: self._plays.pop(command_id, None))
 
     def _resume_pending(self) -> None:
         """After a restart: finish what was reported already, resume the rest, report the expired."""
@@ -663,6 +682,14 @@ class Agent:
             if kind == "ping":
                 self._finish(command["id"], "pong")
                 self._send_heartbeat()  # a technician checking the box sees its state now, not a minute later
+            elif kind == "stop" and "stop" in command:
+                broadcast_id = command["stop"]["broadcast_id"]
+                halted = self._stop_broadcast(broadcast_id)
+                self._finish(
+                    command["id"],
+                    "stopped",
+                    reason=f"stopped broadcast {broadcast_id}" if halted else f"broadcast {broadcast_id} not here",
+                )
             elif kind == "stop":
                 stopped = self._stop_playback()
                 self._finish(
@@ -683,7 +710,13 @@ class Agent:
             elif kind == "schedule":
                 self._apply_schedule(command)
         except asyncio.CancelledError:
-            raise
+            if self._stopping or command["id"] not in self._halted:
+                raise
+            # Its broadcast was stopped before it began to play (downloading, waiting for its time or the
+            # speaker): the play reports that; one cut while playing has reported 'interrupted' itself.
+            _uncancel()
+            if command["id"] in self._in_hand:
+                self._finish(command["id"], "stopped", broadcast_id=_broadcast_of(command), reason=STOPPED_BEFORE_PLAY)
         except Exception as exc:  # a bug or a disk error must not take the agent down
             log.exception("%s: command %s failed", self.cluster_id, command["id"])
             self.last_error = f"internal error: {exc}"[:500]

@@ -11,9 +11,10 @@ from sqlmodel import select
 from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
-from broadcast_server.api.schemas import BroadcastCreate, BroadcastOut, CoverageOut, CoverageRowOut
+from broadcast_server.api.schemas import BroadcastCreate, BroadcastOut, BroadcastStopOut, CoverageOut, CoverageRowOut
 from broadcast_server.domain.targeting import UnknownTarget
 from broadcast_server.models import Broadcast, Delivery
+from broadcast_server.services.broadcast_stop import stop_broadcast
 from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
 from broadcast_server.services.dispatch import (
     DispatchError,
@@ -78,6 +79,29 @@ def create(
     session.commit()
     background.add_task(send_broadcast, runtime.engine, runtime.bus, broadcast.id, runtime.settings.public_url)
     return _out(session, broadcast)
+
+
+@router.post("/{broadcast_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=BroadcastStopOut)
+def stop(
+    broadcast_id: str, session: SessionDep, runtime: RuntimeDep, principal: Broadcaster, request: Request
+) -> BroadcastStopOut:
+    """Stop the broadcast wherever it has not finished: unsent deliveries never go out, every cluster that
+    holds it is told to drop it (cut if it plays, its repeats ended), what else plays is left alone. An
+    emergency broadcast needs the emergency permission. Audited."""
+    if runtime.bus is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
+    if session.get(Broadcast, broadcast_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"broadcast {broadcast_id!r} does not exist")
+    stopped = stop_broadcast(  # NotPermitted and OutOfScope answer 403 (api/app.py)
+        session, runtime.bus, principal, broadcast_id, ttl_s=runtime.settings.command_ttl_s, ip=client_ip(request)
+    )
+    session.commit()
+    return BroadcastStopOut(
+        broadcast_id=broadcast_id,
+        never_sent=stopped.never_sent,
+        told=stopped.told,
+        acknowledged=stopped.acknowledged,
+    )
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastOut)

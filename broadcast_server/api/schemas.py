@@ -104,6 +104,13 @@ class BroadcastOut(BaseModel):
     states: dict[str, int]
 
 
+class BroadcastStopOut(BaseModel):
+    broadcast_id: str
+    never_sent: int = Field(description="Deliveries settled 'stopped' before their command went out.")
+    told: int = Field(description="Clusters sent a stop of this broadcast (their play reports 'stopped').")
+    acknowledged: int = Field(description="Of those, stops the MQTT broker took (not yet carried out).")
+
+
 class CoverageOut(BaseModel):
     broadcast_id: str
     communes: list[CoverageRowOut]

@@ -4,18 +4,22 @@ communes in scope)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import case, func
 from sqlmodel import select
 
-from broadcast_server.accounts.scope import visible_cluster_ids, visible_unit_ids
-from broadcast_server.api.deps import SessionDep
+from broadcast_server.accounts.principal import Action, NotPermitted, Principal
+from broadcast_server.accounts.scope import OutOfScope, visible_cluster_ids, visible_unit_ids
+from broadcast_server.api.auth import client_ip
+from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound
 from broadcast_server.console.templating import page
 from broadcast_server.db.types import utcnow
 from broadcast_server.domain.targeting import reporting_unit
 from broadcast_server.models import Broadcast, Bulletin, Cluster, Delivery, DeliveryState, ScheduledAiring
+from broadcast_server.services.broadcast_stop import UNFINISHED, stop_broadcast
 from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
+from broadcast_server.services.dispatch import ensure_broadcast_in_scope
 from broadcast_server.services.tree_query import load_units
 from broadcast_server.statistics.queries import broadcast_figures, recent_airings
 
@@ -56,8 +60,34 @@ def airing_page(request: Request, airing_id: str, session: SessionDep, principal
     return page(request, "airing.html", title="Phát theo lịch", airing=airing, figures=figures)
 
 
+def _may_stop(session, principal: Principal, broadcast: Broadcast) -> bool:
+    """Whoever may send such a broadcast to its whole target may stop it."""
+    if not principal.can(Action.EMERGENCY if broadcast.priority == "emergency" else Action.BROADCAST):
+        return False
+    try:
+        ensure_broadcast_in_scope(session, principal, broadcast.id)
+    except OutOfScope:
+        return False
+    return True
+
+
+def _stopped_text(told: int, never_sent: int, queued: int) -> str:
+    text = f"Đã gửi lệnh dừng tới {told} cụm loa"
+    if never_sent:
+        text += f"; {never_sent} lệnh phát chưa gửi đã hủy"
+    return text + (f" ({queued} lệnh dừng chưa được máy chủ MQTT xác nhận)." if queued else ".")
+
+
 @router.get("/history/{broadcast_id}")
-def broadcast_page(request: Request, broadcast_id: str, session: SessionDep, principal: ConsolePrincipal) -> Response:
+def broadcast_page(
+    request: Request,
+    broadcast_id: str,
+    session: SessionDep,
+    principal: ConsolePrincipal,
+    told: int | None = None,
+    never_sent: int = 0,
+    queued: int = 0,
+) -> Response:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise PageNotFound("Không có lượt phát này.")
@@ -76,6 +106,10 @@ def broadcast_page(request: Request, broadcast_id: str, session: SessionDep, pri
             raise PageForbidden("Lượt phát này không phát ở địa bàn của bạn.")
         total = None  # totals would count other communes' clusters
     bulletin = session.get(Bulletin, broadcast.bulletin_id)
+    unfinished = session.exec(
+        select(func.count()).where(Delivery.broadcast_id == broadcast_id, Delivery.state.in_(UNFINISHED))  # type: ignore[attr-defined]
+    ).one()
+    flash = None if told is None else _stopped_text(told, never_sent, queued)
     return page(
         request,
         "broadcast.html",
@@ -85,4 +119,30 @@ def broadcast_page(request: Request, broadcast_id: str, session: SessionDep, pri
         rows=rows,
         total=total,
         states=states if visible is None else None,
+        can_stop=bool(unfinished) and _may_stop(session, principal, broadcast),
+        unfinished=unfinished,
+        flash=flash,
+    )
+
+
+@router.post("/history/{broadcast_id}/stop")
+def stop_page(
+    request: Request, broadcast_id: str, session: SessionDep, runtime: RuntimeDep, principal: ConsolePrincipal
+) -> Response:
+    """Dừng lượt phát: the console's way to `POST /api/v1/broadcasts/{id}/stop`."""
+    if session.get(Broadcast, broadcast_id) is None:
+        raise PageNotFound("Không có lượt phát này.")
+    if runtime.bus is None:
+        raise PageForbidden("Máy chủ chưa kết nối với máy chủ MQTT: chưa dừng được lượt phát.")
+    try:
+        result = stop_broadcast(
+            session, runtime.bus, principal, broadcast_id, ttl_s=runtime.settings.command_ttl_s, ip=client_ip(request)
+        )
+    except (NotPermitted, OutOfScope) as exc:
+        raise PageForbidden("Bạn không được dừng lượt phát này.") from exc
+    session.commit()
+    waiting = result.told - result.acknowledged
+    return RedirectResponse(
+        f"/history/{broadcast_id}?told={result.told}&never_sent={result.never_sent}&queued={waiting}",
+        status_code=303,
     )

@@ -158,6 +158,16 @@ def test_broadcast_targets_must_lie_in_scope(client, world) -> None:
         headers=world.headers("phatthanh-bt"),
     )
     assert refused.status_code == 403
+    # Stopping it: the same rule (who may broadcast there); another commune's approver may not.
+    stop = f"/api/v1/broadcasts/{broadcast['id']}/stop"
+    for outsider in ("duyet-bh", "phatthanh-bt", "kythuat-bt"):
+        assert client.post(stop, headers=world.headers(outsider)).status_code == 403, outsider
+    assert client.post("/api/v1/broadcasts/no-such/stop", headers=me).status_code == 404
+    stopped = client.post(stop, headers=me)
+    assert stopped.status_code == 202, stopped.text
+    assert stopped.json()["told"] == 2  # both clusters, whether their play went out yet or not
+    after = client.get(f"/api/v1/broadcasts/{broadcast['id']}", headers=me).json()
+    assert after["states"].get("queued", 0) == 0
     with Session(world.engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.create")).one()
         assert (entry.actor, entry.via, entry.unit_id, entry.object_id) == (

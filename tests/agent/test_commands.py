@@ -327,3 +327,71 @@ def test_a_bad_amplifier_command_is_refused_at_load(tmp_path, text, problem):
     with pytest.raises(ConfigError, match="amplifier_command") as caught:
         AgentConfig(cluster_id="c-1", data_dir=tmp_path, amplifier_command=text)
     assert problem in str(caught.value)
+
+
+def stop_broadcast(broadcast_id: str) -> dict:
+    return command("stop", stop={"broadcast_id": broadcast_id})
+
+
+async def test_a_stop_of_one_broadcast_leaves_the_others_alone(agent_on_broker, audio_server):
+    """Stopping the waiting one does not cut what plays; stopping the playing one lets the next play."""
+    agent, player, observer, _ = agent_on_broker
+    url, sha, size = audio_server.add("sb-long.mp3", b"L" * 3000)
+    playing = play(url, sha, size, "b-playing", duration_s=300)  # 30 s at speed 10
+    waiting = play(url, sha, size, "b-waiting", duration_s=1)
+    after = play(url, sha, size, "b-after", duration_s=1)
+    observer.send("c-cmd", playing)
+    await wait_for(lambda: agent.playing == "b-playing", what="first broadcast playing")
+    observer.send("c-cmd", waiting)
+    observer.send("c-cmd", after)
+    await wait_for(lambda: len(agent._plays) == 3, what="two broadcasts waiting for the speaker")
+
+    first = stop_broadcast("b-waiting")
+    observer.send("c-cmd", first)
+    await wait_for(lambda: observer.report_for(waiting["id"]), what="the waiting one stopped")
+    assert observer.report_for(waiting["id"])["status"] == "stopped"
+    assert observer.report_for(waiting["id"])["reason"] == "broadcast stopped by the server before it played"
+    assert observer.report_for(first["id"])["reason"] == "stopped broadcast b-waiting"
+    assert agent.playing == "b-playing" and observer.report_for(playing["id"]) is None  # not cut
+
+    second = stop_broadcast("b-playing")
+    observer.send("c-cmd", second)
+    await wait_for(lambda: observer.report_for(after["id"]), what="the next one played")
+    cut = observer.report_for(playing["id"])
+    assert (cut["status"], cut["reason"]) == ("stopped", "interrupted") and cut["played_s"] < 300
+    assert observer.report_for(after["id"])["status"] == "played"
+    assert [(p.broadcast_id, p.completed) for p in player.log] == [("b-playing", False), ("b-after", True)]
+    assert all(agent.state.is_done(c["id"]) for c in (playing, waiting, after, first, second))
+
+    unknown = stop_broadcast("b-elsewhere")
+    observer.send("c-cmd", unknown)
+    await wait_for(lambda: observer.report_for(unknown["id"]), what="stop of a broadcast it never had")
+    assert observer.report_for(unknown["id"])["reason"] == "broadcast b-elsewhere not here"
+
+
+async def test_a_stop_reaches_a_broadcast_waiting_for_its_time_and_one_between_repeats(agent_on_broker, audio_server):
+    agent, player, observer, _ = agent_on_broker
+    url, sha, size = audio_server.add("sb-later.mp3", b"T" * 900)
+    later = play(url, sha, size, "b-later", duration_s=1)
+    later["play"]["start_at"] = isoformat(datetime.now(UTC) + timedelta(seconds=40))
+    repeating = play(url, sha, size, "b-repeating", duration_s=1, priority="emergency")
+    repeating["play"]["repeat"] = {"times": 5, "interval_s": 600}
+    observer.send("c-cmd", later)
+    observer.send("c-cmd", repeating)
+    await wait_for(lambda: observer.report_for(repeating["id"]), what="the first of the repeats")
+    await wait_for(lambda: agent.cache.has(sha) and len(agent._plays) == 2, what="both in hand")
+
+    for broadcast in ("b-later", "b-repeating"):
+        observer.send("c-cmd", stop_broadcast(broadcast))
+    await wait_for(
+        lambda: (
+            observer.report_for(later["id"])
+            and any(r["status"] == "stopped" for r in observer.of(Channel.REPORT) if r["command_id"] == repeating["id"])
+        ),
+        what="both stopped",
+    )
+    assert observer.report_for(later["id"])["reason"] == "broadcast stopped by the server before it played"
+    final = [r for r in observer.of(Channel.REPORT) if r["command_id"] == repeating["id"]][-1]
+    assert (final["status"], final["reason"]) == ("stopped", "stopped after 1 of 5 plays")
+    assert [p.broadcast_id for p in player.log] == ["b-repeating"]
+    assert agent.state.is_done(later["id"]) and agent.state.is_done(repeating["id"]) and not agent._plays

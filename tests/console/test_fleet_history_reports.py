@@ -203,3 +203,40 @@ def test_history_lists_scheduled_airings_with_their_coverage(client, runtime, wo
     assert f"0 / {len(world.clusters_b)}" in client.get("/history").text  # its own commune's clusters only
     mine = client.get(f"/history/airings/{quote(airing_id, safe='')}").text
     assert COMMUNE_B in mine and f"<td>{COMMUNE_A}</td>" not in mine
+
+
+class _AcknowledgingBroker:
+    """The runtime's bus stand-in: takes every command and acknowledges it."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict]] = []
+
+    def publish_commands(self, commands, *, timeout_s: float = 60.0) -> set[str]:
+        self.published.extend(commands)
+        return {command["id"] for _, command in commands}
+
+
+def test_a_broadcast_is_stopped_from_its_page_by_who_may_send_it(client, runtime, world):
+    broadcast_id = _broadcast(runtime, world)  # to both communes; 6 clusters have played, the rest queued
+    runtime.bus = _AcknowledgingBroker()
+    unfinished = len(world.clusters_a) + len(world.clusters_b) - 6
+    for username in ("xa-b", "duyet-a"):  # a broadcaster; an approver of commune A only (it went to B too)
+        client.cookies.clear()
+        csrf = sign_in(client, username)
+        page = client.get(f"/history/{broadcast_id}")
+        assert page.status_code == 200 and 'id="stop"' not in page.text, username
+        assert client.post(f"/history/{broadcast_id}/stop", data={"csrf_token": csrf}).status_code == 403
+    assert runtime.bus.published == []
+
+    client.cookies.clear()
+    csrf = sign_in(client, "duyet")
+    page = client.get(f"/history/{broadcast_id}").text
+    assert 'id="stop"' in page and f"{unfinished} cụm loa chưa phát xong" in page
+    answer = client.post(f"/history/{broadcast_id}/stop", data={"csrf_token": csrf})
+    assert answer.status_code == 303
+    after = client.get(answer.headers["location"]).text
+    assert f"Đã gửi lệnh dừng tới {unfinished} cụm loa; {unfinished} lệnh phát chưa gửi đã hủy." in after
+    assert 'id="stop"' not in after  # nothing left unfinished
+    assert len(runtime.bus.published) == unfinished
+    assert {c["stop"]["broadcast_id"] for _, c in runtime.bus.published} == {broadcast_id}
+    assert client.post("/history/no-such/stop", data={"csrf_token": csrf}).status_code == 404

@@ -213,3 +213,42 @@ def test_clock_offset_is_estimated_when_the_agent_cannot_tell(seeded):
         store_batch(session, [incoming("a-1", Channel.HEARTBEAT, beat)], IngestStats())
     with session_scope(engine) as session:
         assert 115 < session.get(ClusterState, "a-1").clock_offset_s < 125
+
+
+def test_stopping_a_broadcast_settles_the_unsent_and_tells_the_clusters_that_hold_it(seeded):
+    from broadcast_server.models import AuditEntry
+    from broadcast_server.services.broadcast_stop import stop_broadcast
+
+    engine, units, _, ready = seeded
+    with session_scope(engine) as session:
+        broadcast, _ = create_broadcast(session, ready, Target(unit_ids=(units["Bình Sơn"],)), ttl_s=3600)
+        other, _ = create_broadcast(session, ready, Target(cluster_ids=("a-1",)), ttl_s=3600)
+    send_broadcast(engine, RecordingPublisher(drop={"b-1"}), broadcast.id, "http://127.0.0.1:9")  # b-1 unsent
+    with session_scope(engine) as session:  # a-2 has played already
+        played = session.exec(
+            select(Delivery).where(Delivery.broadcast_id == broadcast.id, Delivery.cluster_id == "a-2")
+        )
+        played.one().state = "played"
+    publisher = RecordingPublisher()
+    with session_scope(engine) as session:
+        result = stop_broadcast(session, publisher, None, broadcast.id, ttl_s=300)
+    assert (result.never_sent, result.told, result.acknowledged) == (1, 2, 2)
+    assert sorted(cluster for cluster, _ in publisher.sent) == ["a-1", "b-1"]  # not a-2: it finished
+    for _cluster, command in publisher.sent:
+        validate(Channel.COMMAND, command)
+        assert (command["type"], command["stop"]) == ("stop", {"broadcast_id": broadcast.id})
+        assert datetime.fromisoformat(command["expires_at"]) > broadcast.expires_at  # lives as long as the play
+    with session_scope(engine) as session:
+        states = dict(
+            session.exec(select(Delivery.cluster_id, Delivery.state).where(Delivery.broadcast_id == broadcast.id)).all()
+        )
+        untouched = session.exec(select(Delivery.state).where(Delivery.broadcast_id == other.id)).one()
+        audit = session.exec(select(AuditEntry).where(AuditEntry.action == "broadcast.stop")).one()
+    assert states == {"a-1": "sent", "a-2": "played", "b-1": "stopped"}  # a-1 settles when its agent reports
+    assert untouched == "queued" and audit.object_id == broadcast.id
+    # What was unsent stays unsent: a later dispatch (a restarted server) finds nothing queued.
+    again = RecordingPublisher()
+    send_broadcast(engine, again, broadcast.id, "http://127.0.0.1:9")
+    assert again.sent == []
+    with pytest.raises(DispatchError), session_scope(engine) as session:
+        stop_broadcast(session, publisher, None, "no-such-broadcast", ttl_s=300)
