@@ -8,9 +8,7 @@ play command then reports `stopped`, which settles its delivery.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select, update
@@ -20,8 +18,8 @@ from broadcast_server.accounts.scope import common_unit
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
 from broadcast_server.models import Broadcast, Cluster, Delivery, DeliveryState
+from broadcast_server.services.device_commands import DeviceCommandType, device_command
 from broadcast_server.services.dispatch import CommandPublisher, DispatchError, ensure_broadcast_in_scope
-from mqtt_contract.times import isoformat
 
 UNFINISHED = (DeliveryState.QUEUED.value, DeliveryState.SENT.value)
 
@@ -36,15 +34,7 @@ class BroadcastStopped:
 
 def stop_command(broadcast_id: str, *, ttl_s: int) -> dict[str, Any]:
     """The contract v1 command that stops one broadcast on a cluster (pure: no I/O)."""
-    now = utcnow()
-    return {
-        "v": 1,
-        "id": uuid.uuid4().hex,
-        "type": "stop",
-        "issued_at": isoformat(now),
-        "expires_at": isoformat(now + timedelta(seconds=ttl_s)),
-        "stop": {"broadcast_id": broadcast_id},
-    }
+    return {**device_command(DeviceCommandType.STOP, now=utcnow(), ttl_s=ttl_s), "stop": {"broadcast_id": broadcast_id}}
 
 
 def stop_broadcast(
