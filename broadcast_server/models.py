@@ -654,3 +654,26 @@ class BrokerServerAccount(SQLModel, table=True):
     broker_hash: str = Field(sa_type=String(200))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CapAlert(SQLModel, table=True):
+    """A CAP alert received from a warning agency, what was done with it, and the document as it came.
+
+    (sender, identifier) is unique: CAP says the pair names one alert, so a repeat is answered, not aired."""
+
+    __tablename__ = "cap_alert"
+    __table_args__ = (UniqueConstraint("sender", "identifier"),)
+
+    id: str = _id_column(primary_key=True, default_factory=_new_id)
+    sender: str = Field(sa_type=String(255))
+    identifier: str = Field(sa_type=String(255))
+    sent: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(sa_type=String(16))
+    msg_type: str = Field(sa_type=String(16))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    action: str = Field(sa_type=String(16))  # air, review, cancel, record (cap/policy.py)
+    reason: str = Field(sa_type=String(500))
+    bulletin_id: str | None = _id_column(default=None, foreign_key="bulletin.id")
+    broadcast_id: str | None = _id_column(default=None, foreign_key="broadcast.id")
+    clusters: int = 0  # clusters inside its area (aired: sent it; cancel: told to stop)
+    document: str = Field(sa_type=Text)

@@ -16,6 +16,7 @@ from broadcast_server.api import (
     routes_auth,
     routes_broadcasts,
     routes_bulletins,
+    routes_cap,
     routes_enrol,
     routes_fleet,
     routes_health,
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     for module in (
         routes_bulletins,
         routes_broadcasts,
+        routes_cap,
         routes_fleet,
         routes_health,
         routes_schedules,

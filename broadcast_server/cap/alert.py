@@ -1,0 +1,187 @@
+"""A CAP 1.2 alert as the server uses it, parsed from XML without I/O (defusedxml: no entities, no DTDs).
+
+Only what airing needs is kept: who sent which alert when, its status and type (with the alerts it
+updates or cancels), and per info block the words to speak, the urgency and severity, the expiry and the
+areas as polygons and circles. Anything missing that CAP requires is refused with the element named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+
+NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
+_NS = {"cap": NAMESPACE}
+MAX_BYTES = 512 * 1024  # a CAP alert is a few KB; larger documents are refused unread
+
+
+class CapError(ValueError):
+    """Not a CAP 1.2 alert the server can use; the message names the element and the problem."""
+
+
+@dataclass(frozen=True)
+class Circle:
+    lat: float
+    lon: float
+    radius_km: float
+
+
+@dataclass(frozen=True)
+class Area:
+    description: str
+    polygons: tuple[tuple[tuple[float, float], ...], ...]  # each a closed ring of (lat, lon)
+    circles: tuple[Circle, ...]
+
+
+@dataclass(frozen=True)
+class Info:
+    language: str
+    event: str
+    urgency: str
+    severity: str
+    certainty: str
+    headline: str
+    description: str
+    instruction: str
+    expires: datetime | None
+    areas: tuple[Area, ...]
+
+    @property
+    def text(self) -> str:
+        """What the loudspeakers say: headline, description, instruction, each once, in that order."""
+        parts: list[str] = []
+        for part in (self.headline, self.description, self.instruction):
+            part = " ".join(part.split())
+            if part and part not in parts:
+                parts.append(part if part.endswith((".", "!", "?")) else part + ".")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Alert:
+    identifier: str
+    sender: str
+    sent: datetime
+    status: str  # Actual, Exercise, System, Test, Draft
+    msg_type: str  # Alert, Update, Cancel, Ack, Error
+    references: tuple[tuple[str, str], ...]  # (sender, identifier) of earlier alerts it updates or cancels
+    infos: tuple[Info, ...]
+
+    def info_for(self, language_prefix: str = "vi") -> Info | None:
+        """The info block in the listeners' language if there is one, else the first."""
+        for info in self.infos:
+            if info.language.lower().startswith(language_prefix):
+                return info
+        return self.infos[0] if self.infos else None
+
+
+def _text(node, name: str, *, required: bool = False, where: str = "alert") -> str:
+    found = node.find(f"cap:{name}", _NS)
+    value = " ".join((found.text or "").split()) if found is not None else ""
+    if required and not value:
+        raise CapError(f"{where}: <{name}> is missing or empty")
+    return value
+
+
+def _time(text: str, name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CapError(f"<{name}> {text!r} is not a CAP date-time (e.g. 2026-10-29T14:00:00+07:00)") from None
+    if value.tzinfo is None:
+        raise CapError(f"<{name}> {text!r} has no time zone")
+    return value
+
+
+def _point(text: str, where: str) -> tuple[float, float]:
+    try:
+        lat_text, lon_text = text.split(",")
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise CapError(f"{where}: {text!r} is not a 'latitude,longitude' pair") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise CapError(f"{where}: {text!r} is outside the globe")
+    return lat, lon
+
+
+def _area(node, index: int) -> Area:
+    where = f"area {index + 1}"
+    polygons = []
+    for polygon in node.findall("cap:polygon", _NS):
+        ring = tuple(_point(p, f"{where} <polygon>") for p in (polygon.text or "").split())
+        if len(ring) < 4 or ring[0] != ring[-1]:
+            raise CapError(f"{where}: a <polygon> needs at least four points, the first repeated last")
+        polygons.append(ring)
+    circles = []
+    for circle in node.findall("cap:circle", _NS):
+        try:
+            centre, radius = (circle.text or "").split()
+            circles.append(Circle(*_point(centre, f"{where} <circle>"), float(radius)))
+        except ValueError:
+            raise CapError(f"{where}: <circle> {circle.text!r} is not 'latitude,longitude radius_km'") from None
+        if not 0 < circles[-1].radius_km <= 2000:
+            raise CapError(f"{where}: <circle> radius {circles[-1].radius_km} km is not within (0, 2000]")
+    return Area(_text(node, "areaDesc", required=True, where=where), tuple(polygons), tuple(circles))
+
+
+def _info(node, index: int) -> Info:
+    where = f"info {index + 1}"
+    expires = _text(node, "expires")
+    return Info(
+        language=_text(node, "language") or "en-US",
+        event=_text(node, "event", required=True, where=where),
+        urgency=_text(node, "urgency", required=True, where=where),
+        severity=_text(node, "severity", required=True, where=where),
+        certainty=_text(node, "certainty", required=True, where=where),
+        headline=_text(node, "headline"),
+        description=_text(node, "description"),
+        instruction=_text(node, "instruction"),
+        expires=_time(expires, "expires") if expires else None,
+        areas=tuple(_area(a, i) for i, a in enumerate(node.findall("cap:area", _NS))),
+    )
+
+
+def _references(text: str) -> tuple[tuple[str, str], ...]:
+    """CAP's `references`: space-separated 'sender,identifier,sent' triples."""
+    found = []
+    for triple in text.split():
+        parts = triple.split(",")
+        if len(parts) != 3:
+            raise CapError(f"<references> entry {triple!r} is not 'sender,identifier,sent'")
+        found.append((parts[0], parts[1]))
+    return tuple(found)
+
+
+def parse_alert(data: bytes) -> Alert:
+    """Parse one CAP 1.2 `<alert>`; raises CapError, never another error, for any bytes given."""
+    if len(data) > MAX_BYTES:
+        raise CapError(f"document of {len(data)} bytes exceeds {MAX_BYTES}")
+    try:
+        root = fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise CapError(f"refused XML: {type(exc).__name__} (no DTDs or entities in an alert)") from None
+    except (ParseError, ValueError) as exc:
+        raise CapError(f"not well-formed XML: {exc}") from None
+    if root.tag != f"{{{NAMESPACE}}}alert":
+        raise CapError(f"root element is {root.tag!r}, not <alert> in the CAP 1.2 namespace {NAMESPACE}")
+    status = _text(root, "status", required=True)
+    msg_type = _text(root, "msgType", required=True)
+    if status not in ("Actual", "Exercise", "System", "Test", "Draft"):
+        raise CapError(f"<status> {status!r} is not a CAP status")
+    if msg_type not in ("Alert", "Update", "Cancel", "Ack", "Error"):
+        raise CapError(f"<msgType> {msg_type!r} is not a CAP message type")
+    references = _references(_text(root, "references"))
+    if msg_type in ("Update", "Cancel") and not references:
+        raise CapError(f"an {msg_type} needs <references> to the alert it changes")
+    return Alert(
+        identifier=_text(root, "identifier", required=True),
+        sender=_text(root, "sender", required=True),
+        sent=_time(_text(root, "sent", required=True), "sent"),
+        status=status,
+        msg_type=msg_type,
+        references=references,
+        infos=tuple(_info(node, i) for i, node in enumerate(root.findall("cap:info", _NS))),
+    )

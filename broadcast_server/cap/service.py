@@ -1,0 +1,167 @@
+"""Receive a CAP alert: record it once, then air it, queue it for approval, stop what it cancels, or only
+keep it, as `policy.decide` says. The caller commits; commands go out through the given publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from broadcast_server.accounts.principal import Action as Permission
+from broadcast_server.accounts.principal import Principal, ensure_can
+from broadcast_server.accounts.scope import visible_cluster_ids
+from broadcast_server.audit.log import record
+from broadcast_server.cap.alert import Alert, parse_alert
+from broadcast_server.cap.area import clusters_in
+from broadcast_server.cap.policy import Action, Decision, decide
+from broadcast_server.models import Bulletin, BulletinStatus, CapAlert, Cluster, Priority
+from broadcast_server.services.broadcast_stop import stop_broadcast
+from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin, submit_bulletin
+from broadcast_server.services.dispatch import CommandPublisher, Target, create_broadcast
+
+TITLE_PREFIX = "Cảnh báo"
+
+
+@dataclass(frozen=True)
+class CapOutcome:
+    alert_id: str
+    action: str
+    reason: str
+    duplicate: bool = False  # the same (sender, identifier) came before: nothing done again
+    clusters: int = 0
+    bulletin_id: str | None = None
+    broadcast_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    audio_dir: Path
+    voice: str
+    target_lufs: float
+    ttl_s: int  # broadcasts of alerts without an expiry, and stops
+
+
+def _outcome(row: CapAlert, duplicate: bool = False) -> CapOutcome:
+    return CapOutcome(row.id, row.action, row.reason, duplicate, row.clusters, row.bulletin_id, row.broadcast_id)
+
+
+def _area_clusters(session: Session, principal: Principal | None, alert: Alert) -> list[str]:
+    info = alert.info_for("vi")
+    assert info is not None
+    visible = visible_cluster_ids(session, principal) if principal is not None else None
+    rows = session.exec(select(Cluster.id, Cluster.lat, Cluster.lon).order_by(Cluster.id)).all()
+    return [c for c in clusters_in(info.areas, rows) if visible is None or c in visible]
+
+
+def _stop_referenced(
+    session: Session, publisher: CommandPublisher, principal: Principal | None, alert: Alert, ttl_s: int
+) -> int:
+    """Stop the broadcasts of the alerts this one updates or cancels; how many clusters were told."""
+    told = 0
+    for sender, identifier in alert.references:
+        earlier = session.exec(
+            select(CapAlert).where(CapAlert.sender == sender, CapAlert.identifier == identifier)
+        ).first()
+        if earlier is not None and earlier.broadcast_id is not None:
+            told += stop_broadcast(session, publisher, principal, earlier.broadcast_id, ttl_s=ttl_s).told
+    return told
+
+
+def receive_cap(
+    session: Session,
+    publisher: CommandPublisher,
+    principal: Principal | None,
+    document: bytes,
+    speech: SpeechSettings,
+    *,
+    now: datetime,
+    ip: str | None = None,
+) -> CapOutcome:
+    """Handle one CAP document. A broadcast it creates is stored, not sent: the caller commits, then sends
+    `outcome.broadcast_id` (send_broadcast). Raises CapError for a document that is not a usable CAP 1.2
+    alert (nothing is stored then)."""
+    ensure_can(principal, Permission.EMERGENCY)
+    alert = parse_alert(document)
+    known = session.exec(
+        select(CapAlert).where(CapAlert.sender == alert.sender, CapAlert.identifier == alert.identifier)
+    ).first()
+    if known is not None:
+        return _outcome(known, duplicate=True)
+    decision: Decision = decide(alert, now)
+    row = CapAlert(
+        sender=alert.sender,
+        identifier=alert.identifier,
+        sent=alert.sent,
+        status=alert.status,
+        msg_type=alert.msg_type,
+        received_at=now,
+        action=decision.action.value,
+        reason=decision.reason,
+        document=document.decode("utf-8", "replace"),
+    )
+    if decision.action is Action.CANCEL or decision.replaces:
+        row.clusters = _stop_referenced(session, publisher, principal, alert, speech.ttl_s)
+    if decision.action in (Action.AIR, Action.REVIEW):
+        info = alert.info_for("vi")
+        assert info is not None
+        clusters = _area_clusters(session, principal, alert)
+        if not clusters:
+            row.action, row.reason = Action.RECORD.value, "no cluster of yours lies inside its area"
+        else:
+            row.clusters = len(clusters)
+            bulletin = _bulletin(session, principal, alert, speech, emergency=decision.action is Action.AIR, ip=ip)
+            row.bulletin_id = bulletin.id
+            if decision.action is Action.AIR:
+                expires = info.expires or now
+                ttl_s = max(speech.ttl_s, int((expires - now).total_seconds()))
+                broadcast, _ = create_broadcast(
+                    session, bulletin.id, Target(cluster_ids=tuple(clusters)), ttl_s=ttl_s, now=now, principal=principal
+                )
+                row.broadcast_id = broadcast.id
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        principal=principal,
+        action=f"cap.{row.action}",
+        object_type="cap_alert",
+        object_id=row.id,
+        detail={"sender": alert.sender, "identifier": alert.identifier, "reason": row.reason, "clusters": row.clusters},
+        ip=ip,
+    )
+    return _outcome(row)
+
+
+def _bulletin(
+    session: Session,
+    principal: Principal | None,
+    alert: Alert,
+    speech: SpeechSettings,
+    *,
+    emergency: bool,
+    ip: str | None,
+) -> Bulletin:
+    info = alert.info_for("vi")
+    assert info is not None
+    bulletin = create_text_bulletin(
+        session,
+        speech.audio_dir,
+        title=f"{TITLE_PREFIX}: {info.headline or info.event}"[:200],
+        text=info.text,
+        priority=(Priority.EMERGENCY if emergency else Priority.PRIORITY).value,
+        voice=speech.voice,
+        target_lufs=speech.target_lufs,
+        principal=principal,
+        ip=ip,
+    )
+    if not emergency:
+        submit_bulletin(session, bulletin.id, principal, ip=ip)
+    elif bulletin.status != BulletinStatus.APPROVED:  # the system itself (no principal) skips the queue too
+        approve_bulletin(session, bulletin.id, None, ip=ip)
+    return bulletin
+
+
+def recent_alerts(session: Session, limit: int = 50) -> list[CapAlert]:
+    return list(session.exec(select(CapAlert).order_by(col(CapAlert.received_at).desc()).limit(limit)).all())

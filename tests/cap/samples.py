@@ -1,0 +1,54 @@
+"""CAP 1.2 documents for the tests: a storm warning for the coast of Bình Sơn, its cancel, variations."""
+
+from __future__ import annotations
+
+# Commune Bình Hải's clusters lie inside this square, Bình Thạnh's outside it (see the fleets of the tests).
+SQUARE = "15.20,108.70 15.20,108.90 15.40,108.90 15.40,108.70 15.20,108.70"
+
+
+def alert(
+    identifier: str = "VNDMA-2026-1021",
+    *,
+    status: str = "Actual",
+    msg_type: str = "Alert",
+    urgency: str = "Immediate",
+    severity: str = "Severe",
+    expires: str = "2099-10-29T18:00:00+07:00",
+    area: str = f"<polygon>{SQUARE}</polygon>",
+    references: str = "",
+    sender: str = "canhbao@phongchongthientai.gov.vn",
+) -> bytes:
+    refs = f"<references>{references}</references>" if references else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier>
+  <sender>{sender}</sender>
+  <sent>2026-10-29T14:00:00+07:00</sent>
+  <status>{status}</status>
+  <msgType>{msg_type}</msgType>
+  <scope>Public</scope>
+  {refs}
+  <info>
+    <language>en-US</language>
+    <category>Met</category>
+    <event>Typhoon</event>
+    <urgency>{urgency}</urgency>
+    <severity>{severity}</severity>
+    <certainty>Likely</certainty>
+    <headline>Typhoon warning</headline>
+    <area><areaDesc>Coast</areaDesc>{area}</area>
+  </info>
+  <info>
+    <language>vi-VN</language>
+    <category>Met</category>
+    <event>Bão</event>
+    <urgency>{urgency}</urgency>
+    <severity>{severity}</severity>
+    <certainty>Likely</certainty>
+    <expires>{expires}</expires>
+    <headline>Cảnh báo bão số 12</headline>
+    <description>Bão số 12 đổ bộ vào vùng biển Quảng Ngãi trong đêm nay, gió giật cấp 12.</description>
+    <instruction>Bà con vùng ven biển di dời đến nơi an toàn, tàu thuyền vào bờ ngay</instruction>
+    <area><areaDesc>Xã Bình Hải, huyện Bình Sơn</areaDesc>{area}</area>
+  </info>
+</alert>""".encode()

@@ -1,0 +1,130 @@
+"""Receiving CAP alerts on SQLite and PostgreSQL: aired on the clusters inside the area, once; cancelled;
+reviewed; recorded. The publisher is a port (no broker): what would go out is checked as it is."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import select
+
+from broadcast_server.cap.alert import CapError
+from broadcast_server.cap.service import SpeechSettings, receive_cap
+from broadcast_server.db.session import session_scope
+from broadcast_server.domain.fleet import parse_fleet_csv
+from broadcast_server.models import Broadcast, Bulletin, CapAlert, Delivery
+from broadcast_server.services.dispatch import send_broadcast
+from broadcast_server.services.fleet_import import import_fleet
+from mqtt_contract import Channel, validate
+from tests.cap.samples import alert
+from tests.server.test_dispatch_and_ingest import RecordingPublisher
+
+FLEET = """cluster_id,province,district,commune,village,lat,lon
+bh-1,Quảng Ngãi,Bình Sơn,Xã Bình Hải,Thôn 1,15.30,108.80
+bh-2,Quảng Ngãi,Bình Sơn,Xã Bình Hải,Thôn 2,15.25,108.85
+bt-1,Quảng Ngãi,Bình Sơn,Xã Bình Thạnh,Thôn 1,15.30,108.60
+"""
+NOW = datetime(2026, 10, 29, 7, 30, tzinfo=UTC)
+CANCEL = "canhbao@phongchongthientai.gov.vn,VNDMA-2026-1021,2026-10-29T14:00:00+07:00"
+
+
+@pytest.fixture
+def fleet(engine, tmp_path):
+    import_fleet(engine, parse_fleet_csv(FLEET))
+    return engine, SpeechSettings(tmp_path / "audio", "vi", -16.0, 300)
+
+
+def receive(engine, speech, document: bytes, publisher=None):
+    with session_scope(engine) as session:
+        return receive_cap(session, publisher or RecordingPublisher(), None, document, speech, now=NOW)
+
+
+def test_a_severe_storm_airs_at_once_on_the_clusters_inside_its_area_and_only_once(fleet):
+    engine, speech = fleet
+    outcome = receive(engine, speech, alert())
+    assert (outcome.action, outcome.clusters, outcome.duplicate) == ("air", 2, False)
+    with session_scope(engine) as session:
+        broadcast = session.get(Broadcast, outcome.broadcast_id)
+        bulletin = session.get(Bulletin, outcome.bulletin_id)
+        targets = sorted(session.exec(select(Delivery.cluster_id).where(Delivery.broadcast_id == broadcast.id)))
+        assert (broadcast.priority, bulletin.status, bulletin.title) == (
+            "emergency",
+            "approved",
+            "Cảnh báo: Cảnh báo bão số 12",
+        )
+        assert "tàu thuyền vào bờ ngay" in bulletin.text and broadcast.expires_at > NOW
+    assert targets == ["bh-1", "bh-2"]  # not bt-1: outside the polygon
+    publisher = RecordingPublisher()
+    send_broadcast(engine, publisher, outcome.broadcast_id, "http://127.0.0.1:9")
+    assert [c for c, _ in publisher.sent] == ["bh-1", "bh-2"]
+    for _, command in publisher.sent:
+        validate(Channel.COMMAND, command)
+
+    again = receive(engine, speech, alert())  # the agency's system retries: nothing is aired twice
+    assert again.duplicate and again.broadcast_id == outcome.broadcast_id
+    with session_scope(engine) as session:
+        assert len(session.exec(select(Broadcast)).all()) == 1 and len(session.exec(select(CapAlert)).all()) == 1
+
+
+def test_a_cancel_stops_what_its_alert_started(fleet):
+    engine, speech = fleet
+    aired = receive(engine, speech, alert())
+    send_broadcast(engine, RecordingPublisher(drop={"bh-2"}), aired.broadcast_id, "http://127.0.0.1:9")
+    publisher = RecordingPublisher()
+    cancel = receive(engine, speech, alert("VNDMA-2026-1022", msg_type="Cancel", references=CANCEL), publisher)
+    assert (cancel.action, cancel.clusters, cancel.broadcast_id) == ("cancel", 2, None)
+    assert sorted(c for c, _ in publisher.sent) == ["bh-1", "bh-2"]
+    assert all(cmd["stop"] == {"broadcast_id": aired.broadcast_id} for _, cmd in publisher.sent)
+    with session_scope(engine) as session:
+        states = dict(session.exec(select(Delivery.cluster_id, Delivery.state)).all())
+    assert states == {"bh-1": "sent", "bh-2": "stopped"}  # bh-2 never got it; bh-1 settles when it reports
+
+
+def test_a_moderate_alert_waits_for_approval_and_exercises_are_only_recorded(fleet):
+    engine, speech = fleet
+    review = receive(engine, speech, alert("VNDMA-3", severity="Moderate"))
+    assert (review.action, review.broadcast_id) == ("review", None)
+    with session_scope(engine) as session:
+        bulletin = session.get(Bulletin, review.bulletin_id)
+        assert (bulletin.status, bulletin.priority) == ("submitted", "priority")
+    for document, reason in (
+        (alert("VNDMA-4", status="Exercise"), "status Exercise"),
+        (alert("VNDMA-5", area="<circle>10.0,106.0 5</circle>"), "no cluster of yours lies inside its area"),
+    ):
+        recorded = receive(engine, speech, document)
+        assert (recorded.action, recorded.bulletin_id, recorded.broadcast_id) == ("record", None, None)
+        assert reason in recorded.reason
+    with session_scope(engine) as session:
+        assert session.exec(select(Broadcast)).all() == []
+
+
+def test_a_document_that_is_not_an_alert_stores_nothing(fleet, snapshot, database_url):
+    engine, speech = fleet
+    before = snapshot(database_url)
+    with pytest.raises(CapError):
+        receive(engine, speech, b"<alert>not CAP</alert>")
+    assert snapshot(database_url) == before
+
+
+def test_the_api_receives_alerts_for_the_callers_own_clusters(client, world) -> None:
+    """Through `POST /api/v1/cap` with the accounts' world (tests/accounts): a commune approver's alert airs
+    only on its commune's clusters; the district's reaches the area; other roles may not send alerts."""
+    around_binh_hai = "<circle>15.4,108.8 2</circle>"  # bh-1 and bh-2; bt-* lie 15 km away
+    headers = {"Content-Type": "application/cap+xml"}
+    commune = client.post(
+        "/api/v1/cap", content=alert("A-1", area=around_binh_hai), headers={**headers, **world.headers("duyet-bt")}
+    )
+    assert commune.status_code == 200, commune.text
+    assert (commune.json()["action"], commune.json()["clusters"]) == ("record", 0)
+    district = client.post(
+        "/api/v1/cap", content=alert("A-2", area=around_binh_hai), headers={**headers, **world.headers("duyet-huyen")}
+    )
+    assert district.status_code == 200 and district.json()["action"] == "air" and district.json()["clusters"] == 2
+    sent = client.get(f"/api/v1/broadcasts/{district.json()['broadcast_id']}", headers=world.headers("duyet-huyen"))
+    assert sent.json()["targeted"] == 2
+    refused = client.post("/api/v1/cap", content=alert("A-3"), headers={**headers, **world.headers("kythuat-bt")})
+    assert refused.status_code == 403
+    bad = client.post("/api/v1/cap", content=b"<alert/>", headers={**headers, **world.headers("duyet-huyen")})
+    assert bad.status_code == 422 and "not a usable CAP 1.2 alert: root element" in bad.json()["detail"]
+    listed = client.get("/api/v1/cap", headers=world.headers("duyet-huyen")).json()
+    assert {a["identifier"]: a["action"] for a in listed} == {"A-1": "record", "A-2": "air"}
