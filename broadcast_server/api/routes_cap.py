@@ -13,6 +13,7 @@ from broadcast_server.api.auth import client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.cap.alert import CapError
 from broadcast_server.cap.service import SpeechSettings, receive_cap, recent_alerts
+from broadcast_server.services.bulletins import BulletinError
 from broadcast_server.services.dispatch import send_broadcast
 
 router = APIRouter(prefix="/cap", tags=["cap"])
@@ -67,6 +68,8 @@ def receive(
         )
     except CapError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not a usable CAP 1.2 alert: {exc}") from None
+    except BulletinError as exc:  # text to speech failed: nothing is stored, the agency's system may retry
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the alert could not be spoken: {exc}") from None
     session.commit()
     if outcome.broadcast_id is not None:
         background.add_task(send_broadcast, runtime.engine, runtime.bus, outcome.broadcast_id, settings.public_url)

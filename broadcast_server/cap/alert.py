@@ -16,6 +16,8 @@ from defusedxml.ElementTree import ParseError, fromstring
 NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS = {"cap": NAMESPACE}
 MAX_BYTES = 512 * 1024  # a CAP alert is a few KB; larger documents are refused unread
+MAX_ID_LENGTH = 255  # sender and identifier, as stored
+MAX_SPOKEN = 20_000  # characters read out, as for a text bulletin through the API
 
 
 class CapError(ValueError):
@@ -176,12 +178,20 @@ def parse_alert(data: bytes) -> Alert:
     references = _references(_text(root, "references"))
     if msg_type in ("Update", "Cancel") and not references:
         raise CapError(f"an {msg_type} needs <references> to the alert it changes")
+    identifier, sender = _text(root, "identifier", required=True), _text(root, "sender", required=True)
+    for name, value in (("identifier", identifier), ("sender", sender)):
+        if len(value) > MAX_ID_LENGTH:
+            raise CapError(f"<{name}> is {len(value)} characters long, more than {MAX_ID_LENGTH}")
+    infos = tuple(_info(node, i) for i, node in enumerate(root.findall("cap:info", _NS)))
+    for index, info in enumerate(infos):
+        if len(info.text) > MAX_SPOKEN:
+            raise CapError(f"info {index + 1}: {len(info.text)} characters to speak, more than {MAX_SPOKEN}")
     return Alert(
-        identifier=_text(root, "identifier", required=True),
-        sender=_text(root, "sender", required=True),
+        identifier=identifier,
+        sender=sender,
         sent=_time(_text(root, "sent", required=True), "sent"),
         status=status,
         msg_type=msg_type,
         references=references,
-        infos=tuple(_info(node, i) for i, node in enumerate(root.findall("cap:info", _NS))),
+        infos=infos,
     )

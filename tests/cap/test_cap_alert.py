@@ -46,9 +46,11 @@ def test_a_storm_warning_is_read_in_vietnamese() -> None:
             "refused XML",
         ),
         (b" " * (600 * 1024), "exceeds"),
+        (alert("x" * 256), "<identifier> is 256 characters long"),
+        (alert().replace(b"<instruction>", b"<instruction>" + "Sơ tán. ".encode() * 2600), "characters to speak"),
     ],
     ids=["not-xml", "no-id", "cap-1.1", "bad-status", "cancel-without-refs", "open-ring", "off-globe",
-         "zero-circle", "bad-time", "entities", "huge"],
+         "zero-circle", "bad-time", "entities", "huge", "long-id", "long-text"],
 )  # fmt: skip
 def test_what_is_not_a_usable_alert_is_refused_with_the_reason(document: bytes, problem: str) -> None:
     with pytest.raises(CapError, match=None) as caught:
