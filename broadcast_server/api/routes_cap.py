@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip, require
@@ -62,16 +63,24 @@ def receive(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
     settings = runtime.settings
     speech = SpeechSettings(settings.audio_dir, settings.tts_voice, settings.target_lufs, settings.command_ttl_s)
-    try:
-        outcome = receive_cap(
+
+    def receive_once():
+        return receive_cap(
             session, runtime.bus, principal, document, speech, now=runtime.clock.now(), ip=client_ip(request)
         )
+
+    try:
+        try:
+            outcome = receive_once()
+            session.commit()
+        except IntegrityError:  # the same alert sent twice at once: the other request stored it first
+            session.rollback()
+            outcome = receive_once()  # answered as the duplicate it now is
     except CapError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not a usable CAP 1.2 alert: {exc}") from None
     except BulletinError as exc:  # text to speech failed: nothing is stored, the agency's system may retry
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the alert could not be spoken: {exc}") from None
-    session.commit()
-    if outcome.broadcast_id is not None:
+    if outcome.broadcast_id is not None and not outcome.duplicate:
         background.add_task(send_broadcast, runtime.engine, runtime.bus, outcome.broadcast_id, settings.public_url)
     return CapOutcomeOut(**vars(outcome))
 

@@ -11,6 +11,7 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
+from broadcast_server.cap.service import recent_alerts
 from broadcast_server.console.access import FormProblem, PageForbidden, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
@@ -26,6 +27,7 @@ from broadcast_server.services.tree_query import load_cluster_units, load_units
 router = APIRouter()
 Emergency = Annotated[Principal, Depends(allowed(Action.EMERGENCY))]
 DEFAULT_REPEAT_INTERVAL_MIN = 10
+RECENT_CAP_ALERTS = 10
 RepeatTimes = Annotated[int, Form(ge=1, le=10)]
 RepeatInterval = Annotated[int, Form(ge=1, le=1440)]
 FullVolume = Annotated[bool, Form()]
@@ -52,6 +54,7 @@ def _form_page(request, session, principal, *, status_code=200, **values):
         title="Phát khẩn cấp",
         bulletins=_emergency_bulletins(session, principal),
         choices=target_choices(session, principal),
+        cap_alerts=recent_alerts(session, limit=RECENT_CAP_ALERTS),  # public warnings: not limited by area
         **{**defaults, **values},
     )
 

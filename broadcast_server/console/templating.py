@@ -46,6 +46,14 @@ CAUSE_LABELS_VI = {
     "heartbeat": "Có tín hiệu trở lại",
 }
 
+# What the server did with a CAP alert (cap/policy.py).
+CAP_ACTION_LABELS_VI = {
+    "air": "Đã phát khẩn cấp",
+    "review": "Chờ duyệt",
+    "cancel": "Đã dừng lượt phát của cảnh báo trước",
+    "record": "Chỉ lưu, không phát",
+}
+
 # The navigation: (path, label, action needed to see it).
 NAV: tuple[tuple[str, str, Action], ...] = (
     ("/", "Trang chủ", Action.VIEW),
@@ -90,6 +98,7 @@ TEMPLATES.env.filters.update(
     delivery_vi=lambda s: DELIVERY_LABELS_VI.get(s, s),
     report_vi=lambda s: REPORT_LABELS_VI.get(s, s),
     cause_vi=lambda cause: CAUSE_LABELS_VI.get(cause, cause),
+    cap_action_vi=lambda a: CAP_ACTION_LABELS_VI.get(a, a),
     role_vi=lambda r: ROLE_LABELS_VI.get(r, r),
 )
 

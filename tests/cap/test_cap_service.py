@@ -128,3 +128,35 @@ def test_the_api_receives_alerts_for_the_callers_own_clusters(client, world) -> 
     assert bad.status_code == 422 and "not a usable CAP 1.2 alert: root element" in bad.json()["detail"]
     listed = client.get("/api/v1/cap", headers=world.headers("duyet-huyen")).json()
     assert {a["identifier"]: a["action"] for a in listed} == {"A-1": "record", "A-2": "air"}
+
+
+def test_the_same_alert_posted_twice_at_once_is_aired_once(client, world, monkeypatch) -> None:
+    """The race a retrying agency system can make: another request stores the alert between this one's
+    duplicate check and its insert. The unique (sender, identifier) refuses the second; it answers as a duplicate."""
+    import broadcast_server.cap.service as service
+    from broadcast_server.models import CapAlert as Row
+
+    if world.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers (the API token's use is a write): the race cannot happen there")
+
+    real_decide = service.decide
+
+    def decide_after_the_other_request_stored_it(alert, now):
+        with session_scope(world.engine) as other:
+            other.add(
+                Row(sender=alert.sender, identifier=alert.identifier, sent=alert.sent, status="Actual",
+                    msg_type="Alert", action="record", reason="stored by the other request", document="")
+            )  # fmt: skip
+        monkeypatch.setattr(service, "decide", real_decide)
+        return real_decide(alert, now)
+
+    monkeypatch.setattr(service, "decide", decide_after_the_other_request_stored_it)
+    answer = client.post(
+        "/api/v1/cap",
+        content=alert("RACE-1", area="<circle>15.4,108.8 2</circle>"),
+        headers={"Content-Type": "application/cap+xml", **world.headers("duyet-huyen")},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["duplicate"] and answer.json()["reason"] == "stored by the other request"
+    with session_scope(world.engine) as session:
+        assert session.exec(select(Broadcast)).all() == []

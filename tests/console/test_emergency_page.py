@@ -147,3 +147,23 @@ def test_confirmation_warns_of_clusters_whose_amplifier_a_technician_holds_off(c
     assert confirm.status_code == 200, confirm.text
     held = confirm.text[confirm.text.index('id="held-off"') :]
     assert re.match(r'id="held-off"><strong class="bad-text">2</strong> cụm đang bị kỹ thuật viên tắt ampli', held)
+
+
+def test_the_emergency_page_lists_the_cap_alerts_received(client, engine, world, tmp_path):
+    from broadcast_server.cap.service import SpeechSettings, receive_cap
+    from tests.cap.samples import alert
+
+    class Publisher:
+        def publish_commands(self, commands, *, timeout_s: float = 60.0) -> set[str]:
+            return {c["id"] for _, c in commands}
+
+    speech = SpeechSettings(tmp_path / "audio", "vi", -16.0, 300)
+    everywhere = "<circle>11.6,106.6 200</circle>"  # the test fleet (Hớn Quản) lies inside
+    with session_scope(engine) as session:
+        aired = receive_cap(session, Publisher(), None, alert("C-1", area=everywhere), speech, now=datetime.now(UTC))
+        receive_cap(session, Publisher(), None, alert("C-2", status="Exercise"), speech, now=datetime.now(UTC))
+    sign_in(client, "duyet")
+    page = client.get("/emergency").text
+    listed = page[page.index('id="cap-alerts"') :]
+    assert "Đã phát khẩn cấp" in listed and "Chỉ lưu, không phát" in listed
+    assert f'href="/history/{aired.broadcast_id}"' in listed and "C-1" in listed and "C-2" in listed
