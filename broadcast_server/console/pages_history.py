@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import case, func
 from sqlmodel import select
 
-from broadcast_server.accounts.principal import Action, NotPermitted, Principal
+from broadcast_server.accounts.principal import NotPermitted, Principal
 from broadcast_server.accounts.scope import OutOfScope, visible_cluster_ids, visible_unit_ids
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
@@ -17,9 +17,8 @@ from broadcast_server.console.templating import page
 from broadcast_server.db.types import utcnow
 from broadcast_server.domain.targeting import reporting_unit
 from broadcast_server.models import Broadcast, Bulletin, Cluster, Delivery, DeliveryState, ScheduledAiring
-from broadcast_server.services.broadcast_stop import UNFINISHED, stop_broadcast
+from broadcast_server.services.broadcast_stop import UNFINISHED, check_may_stop, stop_broadcast
 from broadcast_server.services.coverage_query import NotFound, broadcast_coverage
-from broadcast_server.services.dispatch import ensure_broadcast_in_scope
 from broadcast_server.services.tree_query import load_units
 from broadcast_server.statistics.queries import broadcast_figures, recent_airings
 
@@ -61,12 +60,9 @@ def airing_page(request: Request, airing_id: str, session: SessionDep, principal
 
 
 def _may_stop(session, principal: Principal, broadcast: Broadcast) -> bool:
-    """Whoever may send such a broadcast to its whole target may stop it."""
-    if not principal.can(Action.EMERGENCY if broadcast.priority == "emergency" else Action.BROADCAST):
-        return False
     try:
-        ensure_broadcast_in_scope(session, principal, broadcast.id)
-    except OutOfScope:
+        check_may_stop(session, principal, broadcast)
+    except (NotPermitted, OutOfScope):
         return False
     return True
 

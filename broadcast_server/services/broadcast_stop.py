@@ -37,6 +37,12 @@ def stop_command(broadcast_id: str, *, ttl_s: int) -> dict[str, Any]:
     return {**device_command(DeviceCommandType.STOP, now=utcnow(), ttl_s=ttl_s), "stop": {"broadcast_id": broadcast_id}}
 
 
+def check_may_stop(session: Session, principal: Principal, broadcast: Broadcast) -> None:
+    """Raise NotPermitted or OutOfScope unless the principal may send such a broadcast to its whole target."""
+    ensure_can(principal, Action.EMERGENCY if broadcast.priority == "emergency" else Action.BROADCAST)
+    ensure_broadcast_in_scope(session, principal, broadcast.id)
+
+
 def stop_broadcast(
     session: Session,
     publisher: CommandPublisher,
@@ -54,8 +60,7 @@ def stop_broadcast(
     if broadcast is None:
         raise DispatchError(f"broadcast {broadcast_id!r} does not exist")
     if principal is not None:
-        ensure_can(principal, Action.EMERGENCY if broadcast.priority == "emergency" else Action.BROADCAST)
-        ensure_broadcast_in_scope(session, principal, broadcast_id)
+        check_may_stop(session, principal, broadcast)
     unfinished = session.exec(
         select(Delivery.cluster_id).where(Delivery.broadcast_id == broadcast_id, col(Delivery.state).in_(UNFINISHED))
     ).all()
