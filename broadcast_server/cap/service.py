@@ -13,9 +13,9 @@ from broadcast_server.accounts.principal import Action as Permission
 from broadcast_server.accounts.principal import Principal, ensure_can
 from broadcast_server.accounts.scope import visible_cluster_ids
 from broadcast_server.audit.log import record
-from broadcast_server.cap.alert import Alert, parse_alert
+from broadcast_server.cap.alert import Alert, Info, parse_alert
 from broadcast_server.cap.area import clusters_in
-from broadcast_server.cap.policy import Action, Decision, decide
+from broadcast_server.cap.policy import Action, decide
 from broadcast_server.models import Bulletin, BulletinStatus, CapAlert, Cluster, Priority
 from broadcast_server.services.broadcast_stop import stop_broadcast
 from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin, submit_bulletin
@@ -47,9 +47,8 @@ def _outcome(row: CapAlert, duplicate: bool = False) -> CapOutcome:
     return CapOutcome(row.id, row.action, row.reason, duplicate, row.clusters, row.bulletin_id, row.broadcast_id)
 
 
-def _area_clusters(session: Session, principal: Principal | None, alert: Alert) -> list[str]:
-    info = alert.info_for("vi")
-    assert info is not None
+def _area_clusters(session: Session, principal: Principal | None, info: Info) -> list[str]:
+    """The clusters inside the info's areas that lie in the principal's area, by id."""
     visible = visible_cluster_ids(session, principal) if principal is not None else None
     rows = session.exec(select(Cluster.id, Cluster.lat, Cluster.lon).order_by(Cluster.id)).all()
     return [c for c in clusters_in(info.areas, rows) if visible is None or c in visible]
@@ -89,7 +88,7 @@ def receive_cap(
     ).first()
     if known is not None:
         return _outcome(known, duplicate=True)
-    decision: Decision = decide(alert, now)
+    decision = decide(alert, now)
     row = CapAlert(
         sender=alert.sender,
         identifier=alert.identifier,
@@ -106,12 +105,12 @@ def receive_cap(
     if decision.action in (Action.AIR, Action.REVIEW):
         info = alert.info_for("vi")
         assert info is not None
-        clusters = _area_clusters(session, principal, alert)
+        clusters = _area_clusters(session, principal, info)
         if not clusters:
             row.action, row.reason = Action.RECORD.value, "no cluster of yours lies inside its area"
         else:
             row.clusters = len(clusters)
-            bulletin = _bulletin(session, principal, alert, speech, emergency=decision.action is Action.AIR, ip=ip)
+            bulletin = _bulletin(session, principal, info, speech, emergency=decision.action is Action.AIR, ip=ip)
             row.bulletin_id = bulletin.id
             if decision.action is Action.AIR:
                 expires = info.expires or now
@@ -137,14 +136,13 @@ def receive_cap(
 def _bulletin(
     session: Session,
     principal: Principal | None,
-    alert: Alert,
+    info: Info,
     speech: SpeechSettings,
     *,
     emergency: bool,
     ip: str | None,
 ) -> Bulletin:
-    info = alert.info_for("vi")
-    assert info is not None
+    """The alert's words as a text bulletin: approved at once to air, or submitted for review."""
     bulletin = create_text_bulletin(
         session,
         speech.audio_dir,
