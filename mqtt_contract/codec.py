@@ -51,11 +51,17 @@ def _validator(channel: Channel):
 
 
 @cache
-def _validators_by_type(channel: Channel) -> dict[str, Any]:
-    """For a schema whose `type` is an enum (commands): one validator per type, its ifs decided ahead."""
-    document = schema_document(channel)
-    kinds = document.get("properties", {}).get("type", {}).get("enum", ())
-    return {kind: _compiled(specialise(document, "type", kind)) for kind in kinds if isinstance(kind, str)}
+def _types(channel: Channel) -> frozenset[str]:
+    """The values of the schema's `type` enum (commands), or none."""
+    kinds = schema_document(channel).get("properties", {}).get("type", {}).get("enum", ())
+    return frozenset(kind for kind in kinds if isinstance(kind, str))
+
+
+@cache
+def _validator_for_type(channel: Channel, kind: str):
+    """The schema with its ifs on `type` decided for this type; compiled on first use (each costs memory,
+    and a device receives only a few types)."""
+    return _compiled(specialise(schema_document(channel), "type", kind))
 
 
 def _finite(text: str) -> float:
@@ -76,8 +82,8 @@ _DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
 def validate(channel: Channel, message: dict[str, Any]) -> dict[str, Any]:
     """Return the message if it matches the schema of its channel, else raise InvalidMessage."""
     kind = message.get("type")
-    fast = _validators_by_type(channel).get(kind) if isinstance(kind, str) else None
-    if fast is not None:
+    if isinstance(kind, str) and kind in _types(channel):
+        fast = _validator_for_type(channel, kind)
         try:
             return fast(message)
         except fastjsonschema.JsonSchemaException:
