@@ -35,21 +35,19 @@ def _figures(html: str) -> list[int]:
     return [int(n) for n in re.findall(r"<strong[^>]*>(\d+)</strong>", section)[:3]]
 
 
+def _confirm_new(client, csrf: str, world, title: str, text: str):
+    """A new emergency text for commune A, up to the confirmation page."""
+    data = {"csrf_token": csrf, "title": title, "text": text, "unit_ids": world.commune_a}
+    return client.post("/emergency/confirm", data=data)
+
+
 def test_confirmation_counts_targeted_online_and_playing_clusters(client, engine, world):
     online = world.clusters_a[:10]
     _online_and_playing(engine, online, playing=online[:3])
     csrf = sign_in(client, "duyet")
     form = client.get("/emergency").text
     assert "Phát khẩn cấp" in form
-    confirm = client.post(
-        "/emergency/confirm",
-        data={
-            "csrf_token": csrf,
-            "title": "Cảnh báo lũ",
-            "text": "Nước sông đang lên nhanh, bà con di dời ngay.",
-            "unit_ids": world.commune_a,
-        },
-    )
+    confirm = _confirm_new(client, csrf, world, "Cảnh báo lũ", "Nước sông đang lên nhanh, bà con di dời ngay.")
     assert confirm.status_code == 200, confirm.text
     assert _figures(confirm.text) == [len(world.clusters_a), 10, 3]
     assert "sẽ bị ngắt" in confirm.text and 'id="held-off"' not in confirm.text
@@ -135,15 +133,7 @@ def test_confirmation_warns_of_clusters_whose_amplifier_a_technician_holds_off(c
         session.add(ClusterState(cluster_id=world.clusters_a[5], online=False, amplifier="off"))
         session.get(ClusterState, online[1]).amplifier = "fault"  # faulty, not held off: not counted here
     csrf = sign_in(client, "duyet")
-    confirm = client.post(
-        "/emergency/confirm",
-        data={
-            "csrf_token": csrf,
-            "title": "Cảnh báo cháy rừng",
-            "text": "Cháy rừng gần thôn.",
-            "unit_ids": world.commune_a,
-        },
-    )
+    confirm = _confirm_new(client, csrf, world, "Cảnh báo cháy rừng", "Cháy rừng gần thôn.")
     assert confirm.status_code == 200, confirm.text
     held = confirm.text[confirm.text.index('id="held-off"') :]
     assert re.match(r'id="held-off"><strong class="bad-text">2</strong> cụm đang bị kỹ thuật viên tắt ampli', held)
@@ -152,16 +142,15 @@ def test_confirmation_warns_of_clusters_whose_amplifier_a_technician_holds_off(c
 def test_the_emergency_page_lists_the_cap_alerts_received(client, engine, world, tmp_path):
     from broadcast_server.cap.service import SpeechSettings, receive_cap
     from tests.cap.samples import alert
-
-    class Publisher:
-        def publish_commands(self, commands, *, timeout_s: float = 60.0) -> set[str]:
-            return {c["id"] for _, c in commands}
+    from tests.server.test_dispatch_and_ingest import RecordingPublisher
 
     speech = SpeechSettings(tmp_path / "audio", "vi", -16.0, 300)
     everywhere = "<circle>11.6,106.6 200</circle>"  # the test fleet (Hớn Quản) lies inside
     with session_scope(engine) as session:
-        aired = receive_cap(session, Publisher(), None, alert("C-1", area=everywhere), speech, now=datetime.now(UTC))
-        receive_cap(session, Publisher(), None, alert("C-2", status="Exercise"), speech, now=datetime.now(UTC))
+        aired = receive_cap(
+            session, RecordingPublisher(), None, alert("C-1", area=everywhere), speech, now=datetime.now(UTC)
+        )
+        receive_cap(session, RecordingPublisher(), None, alert("C-2", status="Exercise"), speech, now=datetime.now(UTC))
     sign_in(client, "duyet")
     page = client.get("/emergency").text
     listed = page[page.index('id="cap-alerts"') :]

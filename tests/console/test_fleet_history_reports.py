@@ -13,6 +13,7 @@ from broadcast_server.db.session import session_scope
 from broadcast_server.models import ClusterState, Delivery
 from broadcast_server.services.dispatch import Target, create_broadcast
 from tests.console.conftest import COMMUNE_A, COMMUNE_B, make_bulletin, set_presence, sign_in
+from tests.server.test_dispatch_and_ingest import RecordingPublisher
 
 OFFLINE_FILL = "fill='#d62728'"
 
@@ -205,20 +206,9 @@ def test_history_lists_scheduled_airings_with_their_coverage(client, runtime, wo
     assert COMMUNE_B in mine and f"<td>{COMMUNE_A}</td>" not in mine
 
 
-class _AcknowledgingBroker:
-    """The runtime's bus stand-in: takes every command and acknowledges it."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, dict]] = []
-
-    def publish_commands(self, commands, *, timeout_s: float = 60.0) -> set[str]:
-        self.published.extend(commands)
-        return {command["id"] for _, command in commands}
-
-
 def test_a_broadcast_is_stopped_from_its_page_by_who_may_send_it(client, runtime, world):
     broadcast_id = _broadcast(runtime, world)  # to both communes; 6 clusters have played, the rest queued
-    runtime.bus = _AcknowledgingBroker()
+    runtime.bus = RecordingPublisher()  # stands for the broker: acknowledges every command
     unfinished = len(world.clusters_a) + len(world.clusters_b) - 6
     for username in ("xa-b", "duyet-a"):  # a broadcaster; an approver of commune A only (it went to B too)
         client.cookies.clear()
@@ -226,7 +216,7 @@ def test_a_broadcast_is_stopped_from_its_page_by_who_may_send_it(client, runtime
         page = client.get(f"/history/{broadcast_id}")
         assert page.status_code == 200 and 'id="stop"' not in page.text, username
         assert client.post(f"/history/{broadcast_id}/stop", data={"csrf_token": csrf}).status_code == 403
-    assert runtime.bus.published == []
+    assert runtime.bus.sent == []
 
     client.cookies.clear()
     csrf = sign_in(client, "duyet")
@@ -237,6 +227,6 @@ def test_a_broadcast_is_stopped_from_its_page_by_who_may_send_it(client, runtime
     after = client.get(answer.headers["location"]).text
     assert f"Đã gửi lệnh dừng tới {unfinished} cụm loa; {unfinished} lệnh phát chưa gửi đã hủy." in after
     assert 'id="stop"' not in after  # nothing left unfinished
-    assert len(runtime.bus.published) == unfinished
-    assert {c["stop"]["broadcast_id"] for _, c in runtime.bus.published} == {broadcast_id}
+    assert len(runtime.bus.sent) == unfinished
+    assert {c["stop"]["broadcast_id"] for _, c in runtime.bus.sent} == {broadcast_id}
     assert client.post("/history/no-such/stop", data={"csrf_token": csrf}).status_code == 404
