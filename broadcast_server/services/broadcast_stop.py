@@ -14,12 +14,11 @@ from typing import Any
 from sqlmodel import Session, col, select, update
 
 from broadcast_server.accounts.principal import Action, Principal, ensure_can
-from broadcast_server.accounts.scope import common_unit
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
-from broadcast_server.models import Broadcast, Cluster, Delivery, DeliveryState
+from broadcast_server.models import Broadcast, Delivery, DeliveryState
 from broadcast_server.services.device_commands import DeviceCommandType, device_command
-from broadcast_server.services.dispatch import CommandPublisher, DispatchError, ensure_broadcast_in_scope
+from broadcast_server.services.dispatch import CommandPublisher, DispatchError, ensure_broadcast_in_scope, target_unit
 
 UNFINISHED = (DeliveryState.QUEUED.value, DeliveryState.SENT.value)
 
@@ -74,8 +73,6 @@ def stop_broadcast(
     live_s = max(ttl_s, int((broadcast.expires_at - now).total_seconds()) + 60)
     commands = [(cluster_id, stop_command(broadcast_id, ttl_s=live_s)) for cluster_id in unfinished]
     acknowledged = publisher.publish_commands(commands, timeout_s=timeout_s) if commands else set()
-    targeted = broadcast.target.get("cluster_ids", ())
-    cluster_units = session.exec(select(Cluster.unit_id).where(col(Cluster.id).in_(targeted))).all()
     result = BroadcastStopped(broadcast_id, never_sent, len(commands), len(acknowledged))
     record(
         session,
@@ -85,6 +82,6 @@ def stop_broadcast(
         object_id=broadcast_id,
         detail={"never_sent": never_sent, "told": result.told, "acknowledged": result.acknowledged},
         ip=ip,
-        unit_id=common_unit(session, [*broadcast.target.get("unit_ids", ()), *cluster_units]),
+        unit_id=target_unit(session, broadcast.target.get("unit_ids", ()), broadcast.target.get("cluster_ids", ())),
     )
     return result

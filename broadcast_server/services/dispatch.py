@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -130,7 +131,6 @@ def create_broadcast(
                 for d in deliveries
             ],
         )  # fmt: skip
-    cluster_units = session.exec(select(Cluster.unit_id).where(Cluster.id.in_(target.cluster_ids))).all()  # type: ignore[attr-defined]
     record(
         session,
         principal=principal,
@@ -144,9 +144,15 @@ def create_broadcast(
             "clusters": len(deliveries),
         },
         ip=ip,
-        unit_id=common_unit(session, [*target.unit_ids, *cluster_units]),
+        unit_id=target_unit(session, target.unit_ids, target.cluster_ids),
     )
     return broadcast, deliveries
+
+
+def target_unit(session: Session, unit_ids: Iterable[int], cluster_ids: Iterable[str]) -> int | None:
+    """The smallest unit holding a whole target (its units and its clusters' units): where its audit entries go."""
+    cluster_units = session.exec(select(Cluster.unit_id).where(Cluster.id.in_(list(cluster_ids)))).all()  # type: ignore[attr-defined]
+    return common_unit(session, [*unit_ids, *cluster_units])
 
 
 def play_command(
