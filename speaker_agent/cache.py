@@ -1,5 +1,9 @@
 """Audio cache on the device: files named by SHA-256, written atomically, verified before use.
 
+Verified before use means hashed again, unless its bytes were hashed in the last `fresh_s` seconds (by
+their download, which hashes them as they arrive, or by an earlier check): reading a file back minutes
+after it was written comes from the page cache, not the card, so it would prove nothing and only delay
+the play (a 5 MB bulletin on a small ARM board: a tenth of a second before an alert begins).
 When space runs low the least recently used files go first (a file's mtime is its last use), and a
 file that a command still waiting on this agent needs is never evicted.
 """
@@ -11,6 +15,8 @@ import logging
 import os
 import re
 import shutil
+import stat
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -19,6 +25,7 @@ from speaker_agent.durable_file import replace_durably
 log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+FRESH_S = 600.0  # a file hashed this recently, still of the same size, is used without hashing it again
 
 
 class CacheError(RuntimeError):
@@ -44,6 +51,8 @@ class AudioCache:
         max_bytes: int | None = None,
         min_free_bytes: int = 0,
         disk_free: Callable[[], int] | None = None,
+        fresh_s: float = FRESH_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = directory
         # Both folders are made on the first download: a simulated fleet has thousands of caches.
@@ -51,6 +60,9 @@ class AudioCache:
         self.max_bytes = max_bytes
         self.min_free_bytes = min_free_bytes
         self._disk_free = disk_free or (lambda: shutil.disk_usage(_existing(self.directory)).free)
+        self.fresh_s = fresh_s
+        self._monotonic = monotonic
+        self._hashed: dict[str, tuple[float, int]] = {}  # sha256 -> (when its bytes were last hashed, size)
 
     def path_for(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -67,12 +79,22 @@ class AudioCache:
         return self.path_for(sha256).is_file()
 
     def verify(self, sha256: str) -> bool:
-        """Re-hash a cached file; a mismatch (bit rot, tampering) removes it."""
+        """Whether a cached file is whole: re-hashed unless hashed within `fresh_s`; a mismatch removes it."""
         path = self.path_for(sha256)
-        if not path.is_file():
+        try:
+            found = path.stat()
+        except FileNotFoundError:
             return False
-        if file_sha256(path) == sha256:
+        if not stat.S_ISREG(found.st_mode):
+            return False
+        hashed = self._hashed.get(sha256)
+        now = self._monotonic()
+        if hashed is not None and hashed[1] == found.st_size and now - hashed[0] < self.fresh_s:
             return True
+        if file_sha256(path) == sha256:
+            self._hashed[sha256] = (now, found.st_size)
+            return True
+        self._hashed.pop(sha256, None)
         log.warning("cached %s does not match its hash: removed", path.name)
         path.unlink(missing_ok=True)
         return False
@@ -84,10 +106,11 @@ class AudioCache:
         except FileNotFoundError:
             pass
 
-    def commit(self, sha256: str, partial: Path) -> Path:
-        """Move a fully downloaded, verified file into place, durably."""
+    def commit(self, sha256: str, partial: Path, size_bytes: int) -> Path:
+        """Move a fully downloaded file, whose `size_bytes` bytes were hashed on the way in, into place durably."""
         final = self.path_for(sha256)
         replace_durably(partial, final)
+        self._hashed[sha256] = (self._monotonic(), size_bytes)
         return final
 
     def entries(self) -> list[tuple[float, int, str]]:
@@ -135,6 +158,7 @@ class AudioCache:
             if sha256 in keep:
                 continue
             self.path_for(sha256).unlink(missing_ok=True)
+            self._hashed.pop(sha256, None)
             used -= size
             disk_free += size
             evicted.append(sha256)

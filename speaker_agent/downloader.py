@@ -161,4 +161,4 @@ class Downloader:
         if digest.hexdigest() != sha256:
             raise IntegrityError(f"{url}: SHA-256 mismatch")
         # fsync can take a while on an SD card: not on the loop that times playback and keepalives.
-        return await asyncio.to_thread(self.cache.commit, sha256, partial)
+        return await asyncio.to_thread(self.cache.commit, sha256, partial, have)

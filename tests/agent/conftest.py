@@ -57,3 +57,10 @@ def unsigned_config(**options: Any) -> AgentConfig:
     """An agent's configuration for a test that sends it unsigned commands: without a trusted key an agent
     refuses every command unless `allow_unsigned_commands` (tests/agent/test_signed_commands_on_broker.py)."""
     return AgentConfig(allow_unsigned_commands=True, **options)
+
+
+def flip_a_byte(path: Path) -> None:
+    """Rot one byte in the middle of a file, keeping its size."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))

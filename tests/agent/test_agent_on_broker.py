@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from speaker_agent import Agent
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
 
-from .conftest import unsigned_config
+from .conftest import flip_a_byte, unsigned_config
 
 pytestmark = pytest.mark.broker
 
@@ -122,6 +123,21 @@ async def test_corrupted_audio_is_never_played(running, audio_server, topic_root
     assert player.log == []
     assert not agent.cache.has(sha)
     assert "SHA-256" in next(r for r in observer.of(Channel.REPORT) if r["status"] == "failed")["reason"]
+
+
+async def test_a_cached_file_that_rotted_is_fetched_again_before_it_plays(running, audio_server, topic_root):
+    agent, player, observer = running
+    url, sha, size = audio_server.add("c.mp3", b"ban tin" * 3000)
+    topic = Topics(topic_root).for_cluster("c-1", Channel.COMMAND)
+    observer.publish(topic, json.dumps(play_command(url, sha, size)).encode())
+    await wait_for(lambda: [r["status"] for r in observer.of(Channel.REPORT)] == ["played"])
+    # Hours later (nothing hashed is fresh any more) the card has flipped a bit of the cached file.
+    agent.cache.fresh_s = 0.0
+    flip_a_byte(agent.cache.path_for(sha))
+    observer.publish(topic, json.dumps(play_command(url, sha, size, broadcast_id="b2")).encode())
+    await wait_for(lambda: [r["status"] for r in observer.of(Channel.REPORT)] == ["played", "played"])
+    assert [r.broadcast_id for r in player.log] == ["b1", "b2"]
+    assert hashlib.sha256(agent.cache.path_for(sha).read_bytes()).hexdigest() == sha  # fetched again
 
 
 @pytest.mark.parametrize(

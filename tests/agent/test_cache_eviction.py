@@ -32,7 +32,7 @@ def put(cache: AudioCache, data: bytes, used_at: float) -> str:
     sha = hashlib.sha256(data).hexdigest()
     partial = cache.partial_path(sha)
     partial.write_bytes(data)
-    cache.commit(sha, partial)
+    cache.commit(sha, partial, len(data))
     os.utime(cache.path_for(sha), (used_at, used_at))
     return sha
 
