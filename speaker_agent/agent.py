@@ -544,6 +544,12 @@ class Agent:
             return
         if self.state.is_known(command["id"]) or command["id"] in self._in_hand:
             return  # QoS 1 may deliver twice, and a restart may see a command again: act on it once
+        if command["type"] == "play" and self.state.was_stopped(
+            command["play"]["broadcast_id"], self.clock.now().timestamp()
+        ):
+            # Published by a dispatch still under way when the server stopped the broadcast: never played.
+            self._finish(command["id"], "stopped", broadcast_id=_broadcast_of(command), reason=STOPPED_BEFORE_PLAY)
+            return
         if not self._expired_on_arrival(command):
             if not self.state.accept(command):  # on disk before paho acknowledges it to the broker
                 # A full disk: a command that cannot be journaled is not taken on; say so at once.
@@ -684,6 +690,8 @@ class Agent:
                 self._send_heartbeat()  # a technician checking the box sees its state now, not a minute later
             elif kind == "stop" and "stop" in command:
                 broadcast_id = command["stop"]["broadcast_id"]
+                now = self.clock.now().timestamp()
+                self.state.remember_stopped(broadcast_id, parse_time(command["expires_at"]).timestamp(), now)
                 halted = self._stop_broadcast(broadcast_id)
                 self._finish(
                     command["id"],

@@ -1,5 +1,5 @@
-"""What the agent must remember across restarts: its connect counter, its commands, its volume and whether
-its amplifier is held off.
+"""What the agent must remember across restarts: its connect counter, its commands, its volume, whether
+its amplifier is held off, and which broadcasts the server stopped.
 
 A power cut loses memory but keeps the disk, so a command is written here before the broker is told it
 arrived (paho acknowledges a QoS 1 message only after the callback returns): a command the broker
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 REMEMBERED_COMMANDS = 512
 REPLAY_WINDOW = 1024  # signed commands' seqs remembered; an older seq than all of them is refused
 REPLAY_EXPIRED_MARGIN_S = 3600.0  # a seq is forgotten this long after its command expired (clock steps back)
+REMEMBERED_STOPS = 256  # stopped broadcasts kept until their stop expires; past this the soonest to expire go
 
 
 class AgentState:
@@ -37,6 +38,9 @@ class AgentState:
         # Replay window of signed commands: seq -> its expiry (epoch seconds); every seq <= floor is refused.
         self.seq_floor = 0
         self.seen_seqs: dict[int, float] = {}
+        # Broadcasts the server stopped -> until when (epoch seconds): a play of one arriving later (a dispatch
+        # still publishing when the stop went out) is dropped, whatever order the broker delivered them in.
+        self.stopped_broadcasts: dict[str, float] = {}
         self.save_error: str | None = None  # why the last save failed (a full disk), None once one works
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -56,6 +60,9 @@ class AgentState:
             replay = document.get("replay") or {}
             self.seq_floor = int(replay.get("floor", 0))
             self.seen_seqs = {int(s): float(e) for s, e in replay.get("seen", [])}
+            stopped = document.get("stopped_broadcasts") or {}
+            if isinstance(stopped, dict):
+                self.stopped_broadcasts = {str(b): float(u) for b, u in stopped.items()}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError, AttributeError):
@@ -114,6 +121,20 @@ class AgentState:
             del self.seen_seqs[lowest]
             self.seq_floor = max(self.seq_floor, lowest)
 
+    def remember_stopped(self, broadcast_id: str, until: float, now: float) -> None:
+        """Remember that the server stopped a broadcast, until its stop expires (then no play of it is valid)."""
+        self.stopped_broadcasts[broadcast_id] = max(until, self.stopped_broadcasts.get(broadcast_id, until))
+        for old, expiry in list(self.stopped_broadcasts.items()):
+            if expiry < now:
+                del self.stopped_broadcasts[old]
+        while len(self.stopped_broadcasts) > REMEMBERED_STOPS:
+            del self.stopped_broadcasts[min(self.stopped_broadcasts, key=self.stopped_broadcasts.__getitem__)]
+        self.save()
+
+    def was_stopped(self, broadcast_id: str, now: float) -> bool:
+        """Whether the server stopped this broadcast and its stop is still in force."""
+        return self.stopped_broadcasts.get(broadcast_id, 0.0) >= now
+
     def set_volume(self, volume: int) -> None:
         self.volume = volume
         self.save()
@@ -132,6 +153,7 @@ class AgentState:
             "volume": self.volume,
             "amplifier_off": self.amplifier_off,
             "replay": {"floor": self.seq_floor, "seen": sorted(self.seen_seqs.items())},
+            "stopped_broadcasts": self.stopped_broadcasts,
         }
         try:
             write_durably(self.path, json.dumps(document, ensure_ascii=False))

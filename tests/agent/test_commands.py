@@ -16,6 +16,7 @@ from mqtt_contract import Channel, Topics
 from speaker_agent import Agent
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
+from speaker_agent.state import AgentState
 
 from .conftest import unsigned_config
 
@@ -395,3 +396,26 @@ async def test_a_stop_reaches_a_broadcast_waiting_for_its_time_and_one_between_r
     assert (final["status"], final["reason"]) == ("stopped", "stopped after 1 of 5 plays")
     assert [p.broadcast_id for p in player.log] == ["b-repeating"]
     assert agent.state.is_done(later["id"]) and agent.state.is_done(repeating["id"]) and not agent._plays
+
+
+async def test_a_play_that_arrives_after_its_broadcast_was_stopped_never_plays(agent_on_broker, audio_server):
+    """A dispatch still publishing when the server stopped the broadcast: the stop may arrive first."""
+    agent, player, observer, _ = agent_on_broker
+    url, sha, size = audio_server.add("sb-late.mp3", b"S" * 900)
+    stop = stop_broadcast("b-late")
+    observer.send("c-cmd", stop)
+    await wait_for(lambda: observer.report_for(stop["id"]), what="the stop")
+    assert observer.report_for(stop["id"])["reason"] == "broadcast b-late not here"
+
+    late = play(url, sha, size, "b-late", duration_s=1)
+    other = play(url, sha, size, "b-other", duration_s=1)
+    observer.send("c-cmd", late)
+    observer.send("c-cmd", other)
+    await wait_for(lambda: observer.report_for(late["id"]) and observer.report_for(other["id"]), what="both reports")
+    assert observer.report_for(late["id"])["status"] == "stopped"
+    assert observer.report_for(late["id"])["reason"] == "broadcast stopped by the server before it played"
+    assert observer.report_for(late["id"])["broadcast_id"] == "b-late"
+    assert observer.report_for(other["id"])["status"] == "played"
+    assert [p.broadcast_id for p in player.log] == ["b-other"]
+    # Kept on disk until the stop expires: a restarted agent drops a late play of it too.
+    assert AgentState(agent.state.path).was_stopped("b-late", datetime.now(UTC).timestamp())

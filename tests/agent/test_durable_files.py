@@ -100,3 +100,20 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(OSError):
         write_durably(tmp_path / "state.json", "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stopped_broadcasts_are_kept_until_their_stop_expires_and_bounded(tmp_path: Path) -> None:
+    from speaker_agent.state import REMEMBERED_STOPS
+
+    state = AgentState(tmp_path / "state.json")
+    state.remember_stopped("b-old", until=1_000.0, now=500.0)
+    state.remember_stopped("b-new", until=5_000.0, now=500.0)
+    again = AgentState(tmp_path / "state.json")  # after a power cut
+    assert again.was_stopped("b-old", now=999.0) and again.was_stopped("b-new", now=999.0)
+    assert not again.was_stopped("b-old", now=1_001.0) and not again.was_stopped("b-other", now=999.0)
+    again.remember_stopped("b-third", until=9_000.0, now=2_000.0)  # the expired one is forgotten
+    assert set(AgentState(tmp_path / "state.json").stopped_broadcasts) == {"b-new", "b-third"}
+    for i in range(REMEMBERED_STOPS + 5):
+        again.remember_stopped(f"b-{i}", until=10_000.0 + i, now=2_000.0)
+    assert len(again.stopped_broadcasts) == REMEMBERED_STOPS
+    assert "b-new" not in again.stopped_broadcasts and f"b-{REMEMBERED_STOPS + 4}" in again.stopped_broadcasts
