@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # The largest recording a user may upload (BCAST_MAX_UPLOAD_BYTES). Every request body is refused (413)
     # past this plus 1 MiB for form fields, while it streams in: nothing larger is read or spooled to disk.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Hosts a CAP alert's recording (<resource><uri>) may be fetched from, separated by commas (the warning
+    # agency's file servers; BCAST_CAP_RESOURCE_HOSTS). Empty: only recordings embedded in the alert are aired.
+    cap_resource_hosts: str = ""
     # Accounts (issue 7). The first administrator is created at `bcast server` start when no account exists.
     admin_username: str | None = None
     admin_password: str | None = None

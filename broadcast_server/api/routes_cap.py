@@ -13,6 +13,7 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.cap.alert import CapError
+from broadcast_server.cap.recording import RecordingSource
 from broadcast_server.cap.service import SpeechSettings, receive_cap, recent_alerts
 from broadcast_server.services.bulletins import BulletinError
 from broadcast_server.services.dispatch import send_broadcast
@@ -62,7 +63,10 @@ def receive(
     if runtime.bus is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
     settings = runtime.settings
-    speech = SpeechSettings(settings.audio_dir, settings.tts_voice, settings.target_lufs, settings.command_ttl_s)
+    recordings = RecordingSource.from_setting(settings.cap_resource_hosts, max_bytes=settings.max_upload_bytes)
+    speech = SpeechSettings(
+        settings.audio_dir, settings.tts_voice, settings.target_lufs, settings.command_ttl_s, recordings
+    )
 
     def receive_once():
         return receive_cap(

@@ -1,12 +1,16 @@
 """A CAP 1.2 alert as the server uses it, parsed from XML without I/O (defusedxml: no entities, no DTDs).
 
 Only what airing needs is kept: who sent which alert when, its status and type (with the alerts it
-updates or cancels), and per info block the words to speak, the urgency and severity, the expiry and the
-areas as polygons and circles. Anything missing that CAP requires is refused with the element named.
+updates or cancels), and per info block the words to speak, the urgency and severity, the expiry, the
+areas as polygons and circles, and the resources (a recording to air instead of the words). Anything
+missing that CAP requires is refused with the element named.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,9 +19,27 @@ from defusedxml.ElementTree import ParseError, fromstring
 
 NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS = {"cap": NAMESPACE}
-MAX_BYTES = 512 * 1024  # a CAP alert is a few KB; larger documents are refused unread
+# A CAP alert is a few KB; one with its recording embedded (derefUri, base64) a few MB. Larger ones are
+# refused unread.
+MAX_BYTES = 8 * 1024 * 1024
 MAX_ID_LENGTH = 255  # sender and identifier, as stored
 MAX_SPOKEN = 20_000  # characters read out, as for a text bulletin through the API
+# Recordings by MIME type, as the suffix the renderer knows them by (services/recordings.py).
+AUDIO_SUFFIXES = {
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".opus",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/aac": ".aac",
+    "audio/amr": ".amr",
+    "audio/3gpp": ".3gp",
+}
+_SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
 
 
 class CapError(ValueError):
@@ -39,6 +61,23 @@ class Area:
 
 
 @dataclass(frozen=True)
+class Resource:
+    """A file the alert comes with: `content` when embedded (derefUri), else fetched from `uri`."""
+
+    description: str
+    mime_type: str
+    size: int | None
+    uri: str
+    content: bytes | None
+    digest: str  # CAP 1.2: the SHA-1 of the file, lowercase hex; "" when not given
+
+    @property
+    def audio_suffix(self) -> str | None:
+        """The file suffix of a recording type the server can air; None for anything else."""
+        return AUDIO_SUFFIXES.get(self.mime_type.split(";")[0].strip().lower())
+
+
+@dataclass(frozen=True)
 class Info:
     language: str
     event: str
@@ -50,6 +89,15 @@ class Info:
     instruction: str
     expires: datetime | None
     areas: tuple[Area, ...]
+    resources: tuple[Resource, ...] = ()
+
+    @property
+    def recording(self) -> Resource | None:
+        """The first resource that is a recording the server can air (with its bytes or a link to them)."""
+        for resource in self.resources:
+            if resource.audio_suffix is not None and (resource.content is not None or resource.uri):
+                return resource
+        return None
 
     @property
     def text(self) -> str:
@@ -129,6 +177,35 @@ def _area(node, index: int) -> Area:
     return Area(_text(node, "areaDesc", required=True, where=where), tuple(polygons), tuple(circles))
 
 
+def _resource(node, index: int, where: str) -> Resource:
+    where = f"{where} resource {index + 1}"
+    size_text = _text(node, "size")
+    try:
+        size = int(size_text) if size_text else None
+    except ValueError:
+        raise CapError(f"{where}: <size> {size_text!r} is not a whole number of bytes") from None
+    if size is not None and size < 0:
+        raise CapError(f"{where}: <size> {size} is negative")
+    digest = _text(node, "digest")
+    if digest and not _SHA1_HEX.match(digest):
+        raise CapError(f"{where}: <digest> {digest!r} is not a SHA-1 in hexadecimal")
+    deref = node.find("cap:derefUri", _NS)
+    content = None
+    if deref is not None:
+        try:
+            content = base64.b64decode("".join((deref.text or "").split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise CapError(f"{where}: <derefUri> is not base64") from None
+    return Resource(
+        description=_text(node, "resourceDesc", required=True, where=where),
+        mime_type=_text(node, "mimeType", required=True, where=where),
+        size=size,
+        uri=_text(node, "uri"),
+        content=content,
+        digest=digest.lower(),
+    )
+
+
 def _info(node, index: int) -> Info:
     where = f"info {index + 1}"
     expires = _text(node, "expires")
@@ -143,6 +220,7 @@ def _info(node, index: int) -> Info:
         instruction=_text(node, "instruction"),
         expires=_time(expires, "expires") if expires else None,
         areas=tuple(_area(a, i) for i, a in enumerate(node.findall("cap:area", _NS))),
+        resources=tuple(_resource(r, i, where) for i, r in enumerate(node.findall("cap:resource", _NS))),
     )
 
 

@@ -3,7 +3,8 @@ keep it, as `policy.decide` says. The caller commits; commands go out through th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -16,10 +17,12 @@ from broadcast_server.audit.log import record
 from broadcast_server.cap.alert import Alert, Info, parse_alert
 from broadcast_server.cap.area import clusters_in
 from broadcast_server.cap.policy import Action, decide
+from broadcast_server.cap.recording import RecordingSource, RecordingUnusable, recording_bytes
 from broadcast_server.models import Bulletin, BulletinStatus, CapAlert, Cluster, Priority
 from broadcast_server.services.broadcast_stop import stop_broadcast
 from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin, submit_bulletin
 from broadcast_server.services.dispatch import CommandPublisher, Target, create_broadcast
+from broadcast_server.services.recordings import RecordingRefused, create_audio_bulletin
 
 TITLE_PREFIX = "Cảnh báo"
 
@@ -41,6 +44,7 @@ class SpeechSettings:
     voice: str
     target_lufs: float
     ttl_s: int  # broadcasts of alerts without an expiry, and stops
+    recordings: RecordingSource = field(default_factory=RecordingSource)  # an alert's own recording
 
 
 def _outcome(row: CapAlert, duplicate: bool = False) -> CapOutcome:
@@ -110,8 +114,9 @@ def receive_cap(
             row.action, row.reason = Action.RECORD.value, "no cluster of yours lies inside its area"
         else:
             row.clusters = len(clusters)
-            bulletin = _bulletin(session, principal, info, speech, emergency=decision.action is Action.AIR, ip=ip)
+            bulletin, note = _bulletin(session, principal, info, speech, emergency=decision.action is Action.AIR, ip=ip)
             row.bulletin_id = bulletin.id
+            row.reason = f"{row.reason}; {note}" if note else row.reason
             if decision.action is Action.AIR:
                 expires = info.expires or now
                 ttl_s = max(speech.ttl_s, int((expires - now).total_seconds()))
@@ -141,24 +146,61 @@ def _bulletin(
     *,
     emergency: bool,
     ip: str | None,
-) -> Bulletin:
-    """The alert's words as a text bulletin: approved at once to air, or submitted for review."""
-    bulletin = create_text_bulletin(
-        session,
-        speech.audio_dir,
-        title=f"{TITLE_PREFIX}: {info.headline or info.event}"[:200],
-        text=info.text,
-        priority=(Priority.EMERGENCY if emergency else Priority.PRIORITY).value,
-        voice=speech.voice,
-        target_lufs=speech.target_lufs,
-        principal=principal,
-        ip=ip,
-    )
+) -> tuple[Bulletin, str]:
+    """The alert as a bulletin, approved at once to air or submitted for review, and a note on its audio.
+
+    The agency's own recording when the alert carries a usable one, else its words through text to speech."""
+    title = f"{TITLE_PREFIX}: {info.headline or info.event}"[:200]
+    priority = (Priority.EMERGENCY if emergency else Priority.PRIORITY).value
+    bulletin, note = None, ""
+    if info.recording is not None:
+        try:
+            bulletin = _recorded(session, principal, info, speech, title, ip=ip)
+            bulletin.priority = priority
+            session.add(bulletin)
+            note = "its recording is aired"
+        except (RecordingUnusable, RecordingRefused) as exc:
+            note = f"its recording is not used ({exc}): the text is spoken"
+    if bulletin is None:
+        bulletin = create_text_bulletin(
+            session,
+            speech.audio_dir,
+            title=title,
+            text=info.text,
+            priority=priority,
+            voice=speech.voice,
+            target_lufs=speech.target_lufs,
+            principal=principal,
+            ip=ip,
+        )
     if not emergency:
         submit_bulletin(session, bulletin.id, principal, ip=ip)
     elif bulletin.status != BulletinStatus.APPROVED:  # the system itself (no principal) skips the queue too
         approve_bulletin(session, bulletin.id, None, ip=ip)
-    return bulletin
+    return bulletin, note
+
+
+def _recorded(
+    session: Session, principal: Principal | None, info: Info, speech: SpeechSettings, title: str, *, ip: str | None
+) -> Bulletin:
+    """A draft audio bulletin of the info's recording, rendered as an upload is (checks, loudness, MP3)."""
+    resource = info.recording
+    assert resource is not None and resource.audio_suffix is not None
+    data = recording_bytes(resource, speech.recordings)
+    with tempfile.TemporaryDirectory(prefix="bcast-cap-") as folder:
+        upload = Path(folder) / f"recording{resource.audio_suffix}"
+        upload.write_bytes(data)
+        return create_audio_bulletin(
+            session,
+            speech.audio_dir,
+            upload,
+            filename=f"cap-recording{resource.audio_suffix}",
+            title=title,
+            principal=principal,
+            target_lufs=speech.target_lufs,
+            max_bytes=speech.recordings.max_bytes,
+            ip=ip,
+        )
 
 
 def recent_alerts(session: Session, limit: int = 50) -> list[CapAlert]:

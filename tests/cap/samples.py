@@ -17,6 +17,7 @@ def alert(
     area: str = f"<polygon>{SQUARE}</polygon>",
     references: str = "",
     sender: str = "canhbao@phongchongthientai.gov.vn",
+    resource: str = "",
 ) -> bytes:
     refs = f"<references>{references}</references>" if references else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -49,6 +50,50 @@ def alert(
     <headline>Cảnh báo bão số 12</headline>
     <description>Bão số 12 đổ bộ vào vùng biển Quảng Ngãi trong đêm nay, gió giật cấp 12.</description>
     <instruction>Bà con vùng ven biển di dời đến nơi an toàn, tàu thuyền vào bờ ngay</instruction>
+    {resource}
     <area><areaDesc>Xã Bình Hải, huyện Bình Sơn</areaDesc>{area}</area>
   </info>
 </alert>""".encode()
+
+
+def tone_wav(seconds: float = 2.0, rate: int = 16_000) -> bytes:
+    """A recording as an agency might attach one: a 440 Hz tone, mono 16-bit WAV."""
+    import io
+    import math
+    import struct
+    import wave
+
+    frames = b"".join(
+        struct.pack("<h", int(12_000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(frames)
+    return out.getvalue()
+
+
+def resource(
+    *,
+    mime: str = "audio/wav",
+    content: bytes | None = None,
+    uri: str = "",
+    size: int | None = None,
+    digest: str = "",
+    description: str = "Bản tin ghi âm",
+) -> str:
+    """A <resource> element: embedded (derefUri, base64) when `content` is given, else a link."""
+    import base64
+
+    parts = [f"<resourceDesc>{description}</resourceDesc>", f"<mimeType>{mime}</mimeType>"]
+    if size is not None:
+        parts.append(f"<size>{size}</size>")
+    if uri:
+        parts.append(f"<uri>{uri}</uri>")
+    if content is not None:
+        parts.append(f"<derefUri>{base64.b64encode(content).decode()}</derefUri>")
+    if digest:
+        parts.append(f"<digest>{digest}</digest>")
+    return f"<resource>{''.join(parts)}</resource>"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from broadcast_server.cap.alert import CapError, Circle, parse_alert
 from broadcast_server.cap.area import clusters_in, distance_km, in_circle, in_polygon
 from broadcast_server.cap.policy import Action, decide
-from tests.cap.samples import SQUARE, alert
+from tests.cap.samples import SQUARE, alert, resource, tone_wav
 
 NOW = datetime(2026, 10, 29, 7, 30, tzinfo=UTC)
 
@@ -26,6 +26,23 @@ def test_a_storm_warning_is_read_in_vietnamese() -> None:
         "Bà con vùng ven biển di dời đến nơi an toàn, tàu thuyền vào bờ ngay."
     )
     assert info.areas[0].description == "Xã Bình Hải, huyện Bình Sơn" and len(info.areas[0].polygons[0]) == 5
+
+
+def test_a_recording_is_taken_from_the_first_audio_resource() -> None:
+    wav = tone_wav(0.1)
+    picture = resource(mime="image/png", uri="http://anh.example/ban-do.png", description="Bản đồ")
+    document = alert(resource=picture + resource(mime="audio/x-wav; codecs=1", content=wav, digest="AB" * 20))
+    info = parse_alert(document).info_for("vi")
+    assert info is not None and len(info.resources) == 2
+    recording = info.recording
+    assert recording is not None and recording.content == wav and recording.audio_suffix == ".wav"
+    assert recording.digest == "ab" * 20 and recording.description == "Bản tin ghi âm"
+    assert parse_alert(alert(resource=picture)).info_for("vi").recording is None  # a map is not read out
+    linked = parse_alert(alert(resource=resource(mime="audio/mpeg", uri="https://tin.example/bao.mp3", size=9)))
+    assert (linked.info_for("vi").recording.uri, linked.info_for("vi").recording.size) == (
+        "https://tin.example/bao.mp3",
+        9,
+    )
 
 
 @pytest.mark.parametrize(
@@ -45,12 +62,19 @@ def test_a_storm_warning_is_read_in_vietnamese() -> None:
             b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&y;</alert>',
             "refused XML",
         ),
-        (b" " * (600 * 1024), "exceeds"),
+        (b" " * (9 * 1024 * 1024), "exceeds"),
         (alert("x" * 256), "<identifier> is 256 characters long"),
         (alert().replace(b"<instruction>", b"<instruction>" + "Sơ tán. ".encode() * 2600), "characters to speak"),
+        (alert(resource="<resource><mimeType>audio/wav</mimeType></resource>"), "<resourceDesc> is missing"),
+        (alert(resource=resource(content=b"x").replace("<derefUri>eA==", "<derefUri>e!A")), "<derefUri> is not base64"),
+        (alert(resource=resource(uri="http://x/a.wav", digest="abc")), "<digest> 'abc' is not a SHA-1"),
+        (alert(resource=resource(uri="http://x/a.wav", size=-1)), "<size> -1 is negative"),
+        (alert(resource=resource(uri="http://x/a.wav").replace("</mimeType>", "</mimeType><size>1 MB</size>")),
+         "<size> '1 MB'"),
     ],
     ids=["not-xml", "no-id", "cap-1.1", "bad-status", "cancel-without-refs", "open-ring", "off-globe",
-         "zero-circle", "bad-time", "entities", "huge", "long-id", "long-text"],
+         "zero-circle", "bad-time", "entities", "huge", "long-id", "long-text", "resource-no-desc",
+         "resource-bad-base64", "resource-bad-digest", "resource-negative-size", "resource-size-words"],
 )  # fmt: skip
 def test_what_is_not_a_usable_alert_is_refused_with_the_reason(document: bytes, problem: str) -> None:
     with pytest.raises(CapError, match=None) as caught:

@@ -3,20 +3,26 @@ reviewed; recorded. The publisher is a port (no broker): what would go out is ch
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import http.server
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
 
 from broadcast_server.cap.alert import CapError
+from broadcast_server.cap.recording import RecordingSource
 from broadcast_server.cap.service import SpeechSettings, receive_cap
 from broadcast_server.db.session import session_scope
 from broadcast_server.domain.fleet import parse_fleet_csv
-from broadcast_server.models import Broadcast, Bulletin, CapAlert, Delivery
+from broadcast_server.models import AudioAsset, Broadcast, Bulletin, CapAlert, Delivery
 from broadcast_server.services.dispatch import send_broadcast
 from broadcast_server.services.fleet_import import import_fleet
 from mqtt_contract import Channel, validate
-from tests.cap.samples import alert
+from tests.cap.samples import alert, resource, tone_wav
 from tests.server.test_dispatch_and_ingest import RecordingPublisher
 
 FLEET = """cluster_id,province,district,commune,village,lat,lon
@@ -98,6 +104,95 @@ def test_a_moderate_alert_waits_for_approval_and_exercises_are_only_recorded(fle
         assert session.exec(select(Broadcast)).all() == []
 
 
+def _audio_of(engine, outcome) -> tuple[str, float]:
+    with session_scope(engine) as session:
+        bulletin = session.get(Bulletin, outcome.bulletin_id)
+        return bulletin.kind, session.get(AudioAsset, bulletin.audio_asset_id).duration_s
+
+
+def test_an_alert_with_its_own_recording_airs_the_recording(fleet):
+    engine, speech = fleet
+    wav = tone_wav(2.0)
+    digest = hashlib.sha1(wav).hexdigest()  # noqa: S324 - CAP 1.2's digest
+    outcome = receive(engine, speech, alert(resource=resource(content=wav, size=len(wav), digest=digest)))
+    assert (outcome.action, outcome.clusters) == ("air", 2)
+    assert outcome.reason.endswith("; its recording is aired")
+    kind, duration_s = _audio_of(engine, outcome)
+    assert kind == "audio" and 1.9 < duration_s < 2.2  # the two-second recording, not the spoken text
+    with session_scope(engine) as session:
+        bulletin = session.get(Bulletin, outcome.bulletin_id)
+        assert (bulletin.priority, bulletin.status, bulletin.title) == (
+            "emergency",
+            "approved",
+            "Cảnh báo: Cảnh báo bão số 12",
+        )
+        assert session.get(Broadcast, outcome.broadcast_id).priority == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("recording", "why"),
+    [
+        (resource(content=tone_wav(0.5), digest="0" * 40), "does not match the alert's SHA-1 digest"),
+        (resource(content=tone_wav(0.5), size=10), "the alert says 10"),
+        (resource(content=b"RIFF not really a wave file"), "its recording is not used ("),
+        (resource(uri="http://127.0.0.1:9/bao.wav"), "host '127.0.0.1' is not in BCAST_CAP_RESOURCE_HOSTS"),
+    ],
+    ids=["digest", "size", "not-audio", "host-not-allowed"],
+)
+def test_a_recording_that_cannot_be_used_leaves_the_text_to_speech(fleet, recording, why):
+    engine, speech = fleet
+    outcome = receive(engine, speech, alert(resource=recording))
+    assert outcome.action == "air" and why in outcome.reason and outcome.reason.endswith(": the text is spoken")
+    kind, duration_s = _audio_of(engine, outcome)
+    assert kind == "text" and duration_s > 5  # the headline, description and instruction, spoken
+
+
+def test_a_linked_recording_is_fetched_from_an_allowed_host_only(fleet):
+    engine, speech = fleet
+    wav = tone_wav(1.5)
+    with serving({"/bao.wav": wav}) as (base, requests):
+        allowed = dataclasses.replace(
+            speech, recordings=RecordingSource.from_setting("tin.example, 127.0.0.1", max_bytes=10**6)
+        )
+        outcome = receive(engine, allowed, alert("VNDMA-L1", resource=resource(uri=f"{base}/bao.wav")))
+        assert outcome.reason.endswith("; its recording is aired") and _audio_of(engine, outcome)[0] == "audio"
+        missing = receive(engine, allowed, alert("VNDMA-L2", resource=resource(uri=f"{base}/khong-co.wav")))
+        assert "answered HTTP 404" in missing.reason and _audio_of(engine, missing)[0] == "text"
+        small = dataclasses.replace(speech, recordings=RecordingSource(frozenset({"127.0.0.1"}), max_bytes=1000))
+        large = receive(engine, small, alert("VNDMA-L3", resource=resource(uri=f"{base}/bao.wav")))
+        assert "sent more than 1000 bytes" in large.reason
+        refused = receive(engine, speech, alert("VNDMA-L4", resource=resource(uri=f"{base}/bao.wav")))
+        assert "is not in BCAST_CAP_RESOURCE_HOSTS" in refused.reason
+    assert requests == ["/bao.wav", "/khong-co.wav", "/bao.wav"]  # none for the host not allowed
+
+
+@contextlib.contextmanager
+def serving(files: dict[str, bytes]):
+    """A loopback HTTP server of `files`; yields its base URL and the paths asked for."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            requests.append(self.path)
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_document_that_is_not_an_alert_stores_nothing(fleet, snapshot, database_url):
     engine, speech = fleet
     before = snapshot(database_url)
@@ -116,10 +211,13 @@ def test_the_api_receives_alerts_for_the_callers_own_clusters(client, world) -> 
     )
     assert commune.status_code == 200, commune.text
     assert (commune.json()["action"], commune.json()["clusters"]) == ("record", 0)
-    district = client.post(
-        "/api/v1/cap", content=alert("A-2", area=around_binh_hai), headers={**headers, **world.headers("duyet-huyen")}
+    district = client.post(  # with the agency's recording: that is what airs
+        "/api/v1/cap",
+        content=alert("A-2", area=around_binh_hai, resource=resource(content=tone_wav(1.0))),
+        headers={**headers, **world.headers("duyet-huyen")},
     )
     assert district.status_code == 200 and district.json()["action"] == "air" and district.json()["clusters"] == 2
+    assert district.json()["reason"].endswith("; its recording is aired")
     sent = client.get(f"/api/v1/broadcasts/{district.json()['broadcast_id']}", headers=world.headers("duyet-huyen"))
     assert sent.json()["targeted"] == 2
     refused = client.post("/api/v1/cap", content=alert("A-3"), headers={**headers, **world.headers("kythuat-bt")})
