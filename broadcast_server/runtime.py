@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from broadcast_server.cap.feed import FeedPoller, FeedReader, FeedSource
+from broadcast_server.cap.service import SpeechSettings
 from broadcast_server.db.engine import make_engine
 from broadcast_server.health.retention import HeartbeatPruner
 from broadcast_server.messaging.mqtt_bus import MqttBus
@@ -33,6 +35,7 @@ class Runtime:
     leadership: Leadership | None = None
     sweeper: DispatchSweeper | None = None
     pruner: HeartbeatPruner | None = None  # on the leader: raw heartbeats past their retention
+    cap_feeds: FeedPoller | None = None  # on the leader, when BCAST_CAP_FEEDS names any: alerts pulled
     # What time it is for dispatch and schedules: the system clock, or the demo's accelerated one.
     clock: Clock = field(default_factory=SystemClock)
     push_poll_s: float = 1.0
@@ -87,9 +90,17 @@ class Runtime:
                 keep=timedelta(days=days) if days else None,
             )
             self.pruner.start()
+            if s.cap_feeds.strip():
+                speech = SpeechSettings.from_settings(s)
+                source = FeedSource.from_setting(s.cap_feeds, speech.recordings.allowed_hosts)
+                reader = FeedReader(self.engine, self.bus, source, speech, s.public_url, self.clock.now)
+                self.cap_feeds = FeedPoller(reader, self.leadership.check, every_s=s.cap_feed_interval_s)
+                self.cap_feeds.start()
         self.started = True
 
     def stop(self) -> None:
+        if self.cap_feeds is not None:
+            self.cap_feeds.stop()
         if self.pruner is not None:
             self.pruner.stop()
         if self.sweeper is not None:

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # Hosts a CAP alert's recording (<resource><uri>) may be fetched from, separated by commas (the warning
     # agency's file servers; BCAST_CAP_RESOURCE_HOSTS). Empty: only recordings embedded in the alert are aired.
     cap_resource_hosts: str = ""
+    # Warning agencies' CAP feeds (Atom or RSS listing CAP documents) the leader reads, separated by commas
+    # (BCAST_CAP_FEEDS), every cap_feed_interval_s. Empty: alerts only come in through POST /api/v1/cap.
+    cap_feeds: str = ""
+    cap_feed_interval_s: float = Field(default=60.0, ge=5.0)
     # Accounts (issue 7). The first administrator is created at `bcast server` start when no account exists.
     admin_username: str | None = None
     admin_password: str | None = None

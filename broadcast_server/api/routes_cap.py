@@ -7,14 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
 
 from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.cap.alert import CapError
-from broadcast_server.cap.recording import RecordingSource
-from broadcast_server.cap.service import SpeechSettings, receive_cap, recent_alerts
+from broadcast_server.cap.service import SpeechSettings, recent_alerts, store_cap
 from broadcast_server.services.bulletins import BulletinError
 from broadcast_server.services.dispatch import send_broadcast
 
@@ -51,7 +49,6 @@ class CapAlertOut(BaseModel):
 @router.post("", response_model=CapOutcomeOut)
 def receive(
     document: CapDocument,
-    session: SessionDep,
     runtime: RuntimeDep,
     background: BackgroundTasks,
     principal: Receiver,
@@ -63,23 +60,11 @@ def receive(
     if runtime.bus is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "server is not connected to the MQTT broker")
     settings = runtime.settings
-    recordings = RecordingSource.from_setting(settings.cap_resource_hosts, max_bytes=settings.max_upload_bytes)
-    speech = SpeechSettings(
-        settings.audio_dir, settings.tts_voice, settings.target_lufs, settings.command_ttl_s, recordings
-    )
-
-    def receive_once():
-        return receive_cap(
-            session, runtime.bus, principal, document, speech, now=runtime.clock.now(), ip=client_ip(request)
-        )
-
+    speech = SpeechSettings.from_settings(settings)
     try:
-        try:
-            outcome = receive_once()
-            session.commit()
-        except IntegrityError:  # the same alert sent twice at once: the other request stored it first
-            session.rollback()
-            outcome = receive_once()  # answered as the duplicate it now is
+        outcome = store_cap(
+            runtime.engine, runtime.bus, principal, document, speech, now=runtime.clock.now(), ip=client_ip(request)
+        )
     except CapError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not a usable CAP 1.2 alert: {exc}") from None
     except BulletinError as exc:  # text to speech failed: nothing is stored, the agency's system may retry

@@ -7,7 +7,10 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcast_server.accounts.principal import Action as Permission
@@ -18,11 +21,15 @@ from broadcast_server.cap.alert import Alert, Info, parse_alert
 from broadcast_server.cap.area import clusters_in
 from broadcast_server.cap.policy import Action, decide
 from broadcast_server.cap.recording import RecordingSource, RecordingUnusable, recording_bytes
+from broadcast_server.db.session import session_scope
 from broadcast_server.models import Bulletin, BulletinStatus, CapAlert, Cluster, Priority
 from broadcast_server.services.broadcast_stop import stop_broadcast
 from broadcast_server.services.bulletins import approve_bulletin, create_text_bulletin, submit_bulletin
 from broadcast_server.services.dispatch import CommandPublisher, Target, create_broadcast
 from broadcast_server.services.recordings import RecordingRefused, create_audio_bulletin
+
+if TYPE_CHECKING:
+    from broadcast_server.settings import Settings
 
 TITLE_PREFIX = "Cảnh báo"
 
@@ -45,6 +52,11 @@ class SpeechSettings:
     target_lufs: float
     ttl_s: int  # broadcasts of alerts without an expiry, and stops
     recordings: RecordingSource = field(default_factory=RecordingSource)  # an alert's own recording
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SpeechSettings:
+        recordings = RecordingSource.from_setting(settings.cap_resource_hosts, max_bytes=settings.max_upload_bytes)
+        return cls(settings.audio_dir, settings.tts_voice, settings.target_lufs, settings.command_ttl_s, recordings)
 
 
 def _outcome(row: CapAlert, duplicate: bool = False) -> CapOutcome:
@@ -136,6 +148,27 @@ def receive_cap(
         ip=ip,
     )
     return _outcome(row)
+
+
+def store_cap(
+    engine: Engine,
+    publisher: CommandPublisher,
+    principal: Principal | None,
+    document: bytes,
+    speech: SpeechSettings,
+    *,
+    now: datetime,
+    ip: str | None = None,
+) -> CapOutcome:
+    """`receive_cap` in a transaction of its own, committed. The same alert stored meanwhile by another
+    request (an agency's retry, a feed and the API at once) makes the unique (sender, identifier) refuse
+    this one: it is then answered as the duplicate it is. The caller sends the broadcast, if any."""
+    try:
+        with session_scope(engine) as session:
+            return receive_cap(session, publisher, principal, document, speech, now=now, ip=ip)
+    except IntegrityError:
+        with session_scope(engine) as session:
+            return receive_cap(session, publisher, principal, document, speech, now=now, ip=ip)
 
 
 def _bulletin(

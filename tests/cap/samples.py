@@ -1,6 +1,11 @@
-"""CAP 1.2 documents for the tests: a storm warning for the coast of Bình Sơn, its cancel, variations."""
+"""CAP 1.2 documents for the tests (a storm warning for the coast of Bình Sơn, its cancel, variations, a
+recording) and a loopback HTTP server to fetch them from."""
 
 from __future__ import annotations
+
+import contextlib
+import http.server
+import threading
 
 # Commune Bình Hải's clusters lie inside this square, Bình Thạnh's outside it (see the fleets of the tests).
 SQUARE = "15.20,108.70 15.20,108.90 15.40,108.90 15.40,108.70 15.20,108.70"
@@ -97,3 +102,30 @@ def resource(
     if digest:
         parts.append(f"<digest>{digest}</digest>")
     return f"<resource>{''.join(parts)}</resource>"
+
+
+@contextlib.contextmanager
+def serving(files: dict[str, bytes]):
+    """A loopback HTTP server of `files`; yields its base URL and the paths asked for."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            requests.append(self.path)
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()

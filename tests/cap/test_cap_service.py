@@ -3,11 +3,8 @@ reviewed; recorded. The publisher is a port (no broker): what would go out is ch
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import http.server
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -22,7 +19,7 @@ from broadcast_server.models import AudioAsset, Broadcast, Bulletin, CapAlert, D
 from broadcast_server.services.dispatch import send_broadcast
 from broadcast_server.services.fleet_import import import_fleet
 from mqtt_contract import Channel, validate
-from tests.cap.samples import alert, resource, tone_wav
+from tests.cap.samples import alert, resource, serving, tone_wav
 from tests.server.test_dispatch_and_ingest import RecordingPublisher
 
 FLEET = """cluster_id,province,district,commune,village,lat,lon
@@ -164,33 +161,6 @@ def test_a_linked_recording_is_fetched_from_an_allowed_host_only(fleet):
         refused = receive(engine, speech, alert("VNDMA-L4", resource=resource(uri=f"{base}/bao.wav")))
         assert "is not in BCAST_CAP_RESOURCE_HOSTS" in refused.reason
     assert requests == ["/bao.wav", "/khong-co.wav", "/bao.wav"]  # none for the host not allowed
-
-
-@contextlib.contextmanager
-def serving(files: dict[str, bytes]):
-    """A loopback HTTP server of `files`; yields its base URL and the paths asked for."""
-    requests: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            requests.append(self.path)
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_document_that_is_not_an_alert_stores_nothing(fleet, snapshot, database_url):
