@@ -116,17 +116,20 @@ def receive_cap(
         reason=decision.reason,
         document=document.decode("utf-8", "replace"),
     )
+    info = alert.info_for("vi") if decision.action in (Action.AIR, Action.REVIEW) else None
+    # Fetched before anything is written: no database lock is held while the network is waited on.
+    recording = _recording_of(info, speech)
     if decision.action is Action.CANCEL or decision.replaces:
         row.clusters = _stop_referenced(session, publisher, principal, alert, speech.ttl_s)
-    if decision.action in (Action.AIR, Action.REVIEW):
-        info = alert.info_for("vi")
-        assert info is not None
+    if info is not None:
         clusters = _area_clusters(session, principal, info)
         if not clusters:
             row.action, row.reason = Action.RECORD.value, "no cluster of yours lies inside its area"
         else:
             row.clusters = len(clusters)
-            bulletin, note = _bulletin(session, principal, info, speech, emergency=decision.action is Action.AIR, ip=ip)
+            bulletin, note = _bulletin(
+                session, principal, info, speech, recording, emergency=decision.action is Action.AIR, ip=ip
+            )
             row.bulletin_id = bulletin.id
             row.reason = f"{row.reason}; {note}" if note else row.reason
             if decision.action is Action.AIR:
@@ -171,11 +174,23 @@ def store_cap(
             return receive_cap(session, publisher, principal, document, speech, now=now, ip=ip)
 
 
+def _recording_of(info: Info | None, speech: SpeechSettings) -> tuple[bytes | None, str]:
+    """The bytes of the info's recording, or None and why it is not used ("" when there is none)."""
+    resource = info.recording if info is not None else None
+    if resource is None:
+        return None, ""
+    try:
+        return recording_bytes(resource, speech.recordings), ""
+    except RecordingUnusable as exc:
+        return None, f"its recording is not used ({exc}): the text is spoken"
+
+
 def _bulletin(
     session: Session,
     principal: Principal | None,
     info: Info,
     speech: SpeechSettings,
+    recording: tuple[bytes | None, str],
     *,
     emergency: bool,
     ip: str | None,
@@ -185,14 +200,15 @@ def _bulletin(
     The agency's own recording when the alert carries a usable one, else its words through text to speech."""
     title = f"{TITLE_PREFIX}: {info.headline or info.event}"[:200]
     priority = (Priority.EMERGENCY if emergency else Priority.PRIORITY).value
-    bulletin, note = None, ""
-    if info.recording is not None:
+    data, note = recording
+    bulletin = None
+    if data is not None and info.recording is not None and info.recording.audio_suffix is not None:
         try:
-            bulletin = _recorded(session, principal, info, speech, title, ip=ip)
+            bulletin = _recorded(session, principal, data, info.recording.audio_suffix, speech, title, ip=ip)
             bulletin.priority = priority
             session.add(bulletin)
             note = "its recording is aired"
-        except (RecordingUnusable, RecordingRefused) as exc:
+        except RecordingRefused as exc:
             note = f"its recording is not used ({exc}): the text is spoken"
     if bulletin is None:
         bulletin = create_text_bulletin(
@@ -214,20 +230,24 @@ def _bulletin(
 
 
 def _recorded(
-    session: Session, principal: Principal | None, info: Info, speech: SpeechSettings, title: str, *, ip: str | None
+    session: Session,
+    principal: Principal | None,
+    data: bytes,
+    suffix: str,
+    speech: SpeechSettings,
+    title: str,
+    *,
+    ip: str | None,
 ) -> Bulletin:
-    """A draft audio bulletin of the info's recording, rendered as an upload is (checks, loudness, MP3)."""
-    resource = info.recording
-    assert resource is not None and resource.audio_suffix is not None
-    data = recording_bytes(resource, speech.recordings)
+    """A draft audio bulletin of a recording, rendered as an upload is (checks, loudness, MP3)."""
     with tempfile.TemporaryDirectory(prefix="bcast-cap-") as folder:
-        upload = Path(folder) / f"recording{resource.audio_suffix}"
+        upload = Path(folder) / f"recording{suffix}"
         upload.write_bytes(data)
         return create_audio_bulletin(
             session,
             speech.audio_dir,
             upload,
-            filename=f"cap-recording{resource.audio_suffix}",
+            filename=f"cap-recording{suffix}",
             title=title,
             principal=principal,
             target_lufs=speech.target_lufs,
