@@ -380,9 +380,8 @@ def server_fanout(
             sent_s = time.time() - t0
             times = fleet.collect(timeout_s)
             window_s = time.time() - t0
-            cpu_share = {
-                name: round((sum(cpu_s(pid) for pid in pids[name]) - used) / window_s, 2) for name, used in cpu0.items()
-            }
+            cpu_used = {name: sum(cpu_s(pid) for pid in pids[name]) - used for name, used in cpu0.items()}
+            cpu_share = {name: round(used / window_s, 2) for name, used in cpu_used.items()}
             # Every outcome stored: the reports of the plays reached the database (bounded wait).
             deadline, outcomes = time.monotonic() + 60, 0
             while time.monotonic() < deadline:
@@ -416,6 +415,8 @@ def server_fanout(
         **percentiles([t - t0 for t in times], n),
         # CPU seconds per wall second from "play now" until the last speaker started (1.0 = one core busy).
         "cores_busy": cpu_share,
+        # The same CPU time per cluster (ms), for an A/B of the agents' or the server's code.
+        "cpu_ms_per_cluster": {name: round(1000 * used / n, 3) for name, used in cpu_used.items()},
         "outcomes_stored": outcomes,
         "outcomes_stored_s": round(reported_s, 3) if outcomes >= n else None,
     }
