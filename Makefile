@@ -13,7 +13,7 @@ demo: system-deps $(STAMP)
 	$(VENV)/bin/bcast demo
 
 test: system-deps-test $(STAMP)
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
