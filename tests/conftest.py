@@ -121,3 +121,10 @@ def snapshot() -> Callable[[str], Snapshot]:
             engine.dispose()
 
     return take
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked slow run first: `make test` spreads files over processes (pytest-xdist,
+    --dist loadfile), and a three-minute file handed out last keeps one process busy while the others idle."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order within each group stays
