@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import Engine
 
 from broadcast_server.cap.alert import MAX_BYTES, CapError
+from broadcast_server.cap.bounded_get import FetchFailed, get_bounded
 from broadcast_server.cap.service import CapOutcome, SpeechSettings, store_cap
 from broadcast_server.cap.untrusted_xml import parse_untrusted
 from broadcast_server.services.bulletins import BulletinError
@@ -73,18 +74,6 @@ class FeedSource:
         return cls(tuple(feeds.replace(",", " ").split()), other_hosts)
 
 
-def _get(client: httpx.Client, url: str, limit: int) -> bytes:
-    with client.stream("GET", url) as answer:
-        if answer.status_code != 200:
-            raise FeedError(f"{url} answered HTTP {answer.status_code}")
-        data = bytearray()
-        for chunk in answer.iter_bytes():
-            data += chunk
-            if len(data) > limit:
-                raise FeedError(f"{url} sent more than {limit} bytes")
-        return bytes(data)
-
-
 class FeedReader:
     """Reads the feeds once (`poll`) and handles each new entry; remembers the entries it has handled."""
 
@@ -108,8 +97,8 @@ class FeedReader:
         with httpx.Client(timeout=self.source.timeout_s, follow_redirects=False) as client:
             for feed_url in self.source.urls:
                 try:
-                    links = entry_links(_get(client, feed_url, MAX_FEED_BYTES), feed_url)
-                except (FeedError, httpx.HTTPError) as exc:
+                    links = entry_links(get_bounded(client, feed_url, MAX_FEED_BYTES), feed_url)
+                except (FeedError, FetchFailed) as exc:
                     log.error("CAP feed %s not read: %s", feed_url, exc)
                     continue
                 allowed = {(urlsplit(feed_url).hostname or "").lower(), *self.source.other_hosts}
@@ -128,9 +117,9 @@ class FeedReader:
             self._remember(link)  # it will not change its host: never tried again
             return None
         try:
-            document = _get(client, link, MAX_BYTES)
+            document = get_bounded(client, link, MAX_BYTES)
             outcome = store_cap(self.engine, self.publisher, None, document, self.speech, now=self.now())
-        except (FeedError, httpx.HTTPError, BulletinError) as exc:
+        except (FetchFailed, BulletinError) as exc:
             log.error("CAP alert %s not handled, tried again on the next poll: %s", link, exc)
             return None
         except CapError as exc:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from broadcast_server.cap.alert import Resource
+from broadcast_server.cap.bounded_get import FetchFailed, get_bounded
 
 
 class RecordingUnusable(Exception):
@@ -56,17 +57,7 @@ def _fetch(uri: str, source: RecordingSource) -> bytes:
     if host not in source.allowed_hosts:
         raise RecordingUnusable(f"host {host!r} is not in BCAST_CAP_RESOURCE_HOSTS")
     try:
-        with (
-            httpx.Client(timeout=source.timeout_s, follow_redirects=False) as client,
-            client.stream("GET", uri) as answer,
-        ):
-            if answer.status_code != 200:
-                raise RecordingUnusable(f"{uri} answered HTTP {answer.status_code}")
-            data = bytearray()
-            for chunk in answer.iter_bytes():
-                data += chunk
-                if len(data) > source.max_bytes:
-                    raise RecordingUnusable(f"{uri} sent more than {source.max_bytes} bytes")
-            return bytes(data)
-    except httpx.HTTPError as exc:
-        raise RecordingUnusable(f"{uri} could not be fetched: {exc}") from None
+        with httpx.Client(timeout=source.timeout_s, follow_redirects=False) as client:
+            return get_bounded(client, uri, source.max_bytes)
+    except FetchFailed as exc:
+        raise RecordingUnusable(str(exc)) from None
