@@ -29,6 +29,7 @@ from sqlmodel import Field, SQLModel
 
 from broadcast_server.accounts.principal import Role
 from broadcast_server.db.types import UTCDateTime, utcnow
+from broadcast_server.settings import MAX_FEED_URL_LENGTH
 
 # Deterministic constraint names: Alembic needs them to alter constraints later (SQLite batch mode too).
 SQLModel.metadata.naming_convention = {
@@ -677,3 +678,22 @@ class CapAlert(SQLModel, table=True):
     broadcast_id: str | None = _id_column(default=None, foreign_key="broadcast.id")
     clusters: int = 0  # clusters inside its area (aired: sent it; cancel: told to stop)
     document: str = Field(sa_type=Text)
+
+
+class CapFeedState(SQLModel, table=True):
+    """What the leader's last reads of one CAP feed gave, so that any replica's console can show it.
+
+    Written by cap/feed_state.py at every poll; a feed no longer configured keeps its row (and is not shown)."""
+
+    __tablename__ = "cap_feed_state"
+
+    url: str = Field(sa_type=String(MAX_FEED_URL_LENGTH), primary_key=True)
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when the last poll began
+    last_read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the last poll that read the feed
+    entries: int = 0  # entries the last read listed
+    alerts: int = 0  # new alerts handled from it, all polls together (repeats not counted)
+    last_alert_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    problem: str | None = Field(default=None, sa_type=String(32))  # of the latest poll (None: it went well)
+    last_error_kind: str | None = Field(default=None, sa_type=String(32))  # cap/feed_state.py FeedProblem
+    last_error: str | None = Field(default=None, sa_type=String(ERROR_LENGTH))  # the feed's, or one entry's
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -92,7 +92,7 @@ class Runtime:
             self.pruner.start()
             if s.cap_feeds.strip():
                 speech = SpeechSettings.from_settings(s)
-                source = FeedSource.from_setting(s.cap_feeds, speech.recordings.allowed_hosts)
+                source = FeedSource(s.cap_feed_urls, speech.recordings.allowed_hosts)
                 reader = FeedReader(self.engine, self.bus, source, speech, s.public_url, self.clock.now)
                 self.cap_feeds = FeedPoller(reader, self.leadership.check, every_s=s.cap_feed_interval_s)
                 self.cap_feeds.start()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -95,6 +96,27 @@ class Settings(BaseSettings):
     session_lifetime_s: int = 12 * 3600  # a console sign-in lasts at most this long
     session_idle_s: int = 2 * 3600  # and ends sooner after this long without a request
     cookie_secure: bool = False  # mark the session cookie Secure (set it when served over HTTPS)
+
+    @field_validator("cap_feeds")
+    @classmethod
+    def _feeds_are_web_addresses(cls, value: str) -> str:
+        for url in split_urls(value):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_FEED_URL_LENGTH:
+                raise ValueError(f"{url!r} is not an http(s) URL of at most {MAX_FEED_URL_LENGTH} characters")
+        return value
+
+    @property
+    def cap_feed_urls(self) -> tuple[str, ...]:
+        return split_urls(self.cap_feeds)
+
+
+MAX_FEED_URL_LENGTH = 2000
+
+
+def split_urls(value: str) -> tuple[str, ...]:
+    """URLs of a setting that lists them separated by commas or spaces."""
+    return tuple(value.replace(",", " ").split())
 
 
 def get_settings(**overrides: Any) -> Settings:

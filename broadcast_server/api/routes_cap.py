@@ -12,6 +12,7 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.cap.alert import CapError
+from broadcast_server.cap.feed_state import FeedHealth, feed_views
 from broadcast_server.cap.service import SpeechSettings, recent_alerts, store_cap
 from broadcast_server.services.bulletins import BulletinError
 from broadcast_server.services.dispatch import send_broadcast
@@ -46,6 +47,24 @@ class CapAlertOut(BaseModel):
     broadcast_id: str | None
 
 
+class CapFeedOut(BaseModel):
+    url: str
+    health: FeedHealth = Field(
+        description="ok; entry_failed (read, but an entry could not be fetched or handled); unreadable; "
+        "stale (not polled for three intervals and a minute: no leader, or the poller stopped); never_read"
+    )
+    last_polled_at: datetime | None
+    last_read_at: datetime | None = Field(description="The last poll that read the feed itself.")
+    entries: int = Field(description="Entries the last read listed.")
+    alerts: int = Field(description="New alerts handled from this feed (repeats not counted).")
+    last_alert_at: datetime | None
+    last_error_kind: str | None = Field(
+        description="feed_unreadable, alert_not_fetched (tried again), alert_refused, host_not_allowed"
+    )
+    last_error: str | None
+    last_error_at: datetime | None
+
+
 @router.post("", response_model=CapOutcomeOut)
 def receive(
     document: CapDocument,
@@ -78,3 +97,11 @@ def receive(
 def listing(session: SessionDep, principal: Receiver) -> list[CapAlertOut]:
     """The alerts received, newest first (50)."""
     return [CapAlertOut.model_validate(row, from_attributes=True) for row in recent_alerts(session)]
+
+
+@router.get("/feeds", response_model=list[CapFeedOut])
+def feeds(session: SessionDep, runtime: RuntimeDep, principal: Receiver) -> list[CapFeedOut]:
+    """The feeds this server reads (BCAST_CAP_FEEDS), in that order, with what their last reads gave."""
+    settings = runtime.settings
+    views = feed_views(session, settings.cap_feed_urls, runtime.clock.now(), settings.cap_feed_interval_s)
+    return [CapFeedOut(**vars(view)) for view in views]

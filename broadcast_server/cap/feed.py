@@ -3,7 +3,8 @@
 On the leader, every `BCAST_CAP_FEED_INTERVAL_S`, each feed of `BCAST_CAP_FEEDS` is read; every entry not
 seen before is fetched and handled as if posted to the API by the system itself (its area: the whole
 fleet). An alert read again (the next poll, a restart) is answered as a duplicate and aired once. Entry
-links are followed only to the feed's own host or to `BCAST_CAP_RESOURCE_HOSTS`.
+links are followed only to the feed's own host or to `BCAST_CAP_RESOURCE_HOSTS`. What each poll gave is
+recorded for the console (cap/feed_state.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 
 from broadcast_server.cap.alert import MAX_BYTES, CapError
 from broadcast_server.cap.bounded_get import FetchFailed, get_bounded
+from broadcast_server.cap.feed_state import FeedLog, FeedProblem
 from broadcast_server.cap.service import CapOutcome, SpeechSettings, store_cap
 from broadcast_server.cap.untrusted_xml import parse_untrusted
 from broadcast_server.services.bulletins import BulletinError
@@ -68,11 +70,6 @@ class FeedSource:
     other_hosts: frozenset[str] = frozenset()
     timeout_s: float = 10.0
 
-    @classmethod
-    def from_setting(cls, feeds: str, other_hosts: frozenset[str] = frozenset()) -> FeedSource:
-        """From `BCAST_CAP_FEEDS`: URLs separated by commas or spaces."""
-        return cls(tuple(feeds.replace(",", " ").split()), other_hosts)
-
 
 class FeedReader:
     """Reads the feeds once (`poll`) and handles each new entry; remembers the entries it has handled."""
@@ -88,6 +85,7 @@ class FeedReader:
     ) -> None:
         self.engine, self.publisher, self.source, self.speech = engine, publisher, source, speech
         self.public_url, self.now = public_url, now
+        self.log = FeedLog(engine)
         self._handled: OrderedDict[str, None] = OrderedDict()
 
     def poll(self) -> list[CapOutcome]:
@@ -96,24 +94,28 @@ class FeedReader:
         outcomes: list[CapOutcome] = []
         with httpx.Client(timeout=self.source.timeout_s, follow_redirects=False) as client:
             for feed_url in self.source.urls:
+                self.log.polled(feed_url, self.now())
                 try:
                     links = entry_links(get_bounded(client, feed_url, MAX_FEED_BYTES), feed_url)
                 except (FeedError, FetchFailed) as exc:
                     log.error("CAP feed %s not read: %s", feed_url, exc)
+                    self.log.failed(feed_url, self.now(), FeedProblem.FEED_UNREADABLE, str(exc))
                     continue
+                self.log.read(feed_url, self.now(), len(links))
                 allowed = {(urlsplit(feed_url).hostname or "").lower(), *self.source.other_hosts}
                 for link in links:
                     if link in self._handled:
                         continue
-                    outcome = self._entry(client, link, allowed)
+                    outcome = self._entry(client, feed_url, link, allowed)
                     if outcome is not None:
                         outcomes.append(outcome)
         return outcomes
 
-    def _entry(self, client: httpx.Client, link: str, allowed: set[str]) -> CapOutcome | None:
+    def _entry(self, client: httpx.Client, feed_url: str, link: str, allowed: set[str]) -> CapOutcome | None:
         host = (urlsplit(link).hostname or "").lower()
         if urlsplit(link).scheme not in ("http", "https") or host not in allowed:
             log.error("CAP feed entry %s not fetched: host %r is neither the feed's nor allowed", link, host)
+            self.log.failed(feed_url, self.now(), FeedProblem.HOST_NOT_ALLOWED, link)
             self._remember(link)  # it will not change its host: never tried again
             return None
         try:
@@ -121,9 +123,11 @@ class FeedReader:
             outcome = store_cap(self.engine, self.publisher, None, document, self.speech, now=self.now())
         except (FetchFailed, BulletinError) as exc:
             log.error("CAP alert %s not handled, tried again on the next poll: %s", link, exc)
+            self.log.failed(feed_url, self.now(), FeedProblem.ALERT_NOT_FETCHED, f"{link}: {exc}")
             return None
         except CapError as exc:
             log.error("CAP alert %s refused: %s", link, exc)
+            self.log.failed(feed_url, self.now(), FeedProblem.ALERT_REFUSED, f"{link}: {exc}")
             self._remember(link)
             return None
         self._remember(link)
@@ -131,6 +135,7 @@ class FeedReader:
             send_broadcast(self.engine, self.publisher, outcome.broadcast_id, self.public_url)
         if not outcome.duplicate:
             log.info("CAP alert %s: %s (%s)", link, outcome.action, outcome.reason)
+            self.log.alert_handled(feed_url, self.now())
         return outcome
 
     def _remember(self, link: str) -> None:

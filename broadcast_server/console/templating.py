@@ -53,6 +53,19 @@ CAP_ACTION_LABELS_VI = {
     "cancel": "Đã dừng lượt phát của cảnh báo trước",
     "record": "Chỉ lưu, không phát",
 }
+FEED_HEALTH_LABELS_VI = {
+    "ok": "Đọc bình thường",
+    "entry_failed": "Đọc được, có cảnh báo không lấy được",
+    "unreadable": "Không đọc được",
+    "stale": "Lâu không được đọc",
+    "never_read": "Chưa đọc lần nào",
+}
+FEED_PROBLEM_LABELS_VI = {
+    "feed_unreadable": "Không đọc được nguồn",
+    "alert_not_fetched": "Không lấy được một cảnh báo (sẽ thử lại)",
+    "alert_refused": "Một mục không phải cảnh báo CAP dùng được (bỏ qua)",
+    "host_not_allowed": "Một mục trỏ tới máy chủ không được phép (bỏ qua)",
+}
 
 # The navigation: (path, label, action needed to see it).
 NAV: tuple[tuple[str, str, Action], ...] = (
@@ -99,6 +112,8 @@ TEMPLATES.env.filters.update(
     report_vi=lambda s: REPORT_LABELS_VI.get(s, s),
     cause_vi=lambda cause: CAUSE_LABELS_VI.get(cause, cause),
     cap_action_vi=lambda a: CAP_ACTION_LABELS_VI.get(a, a),
+    feed_health_vi=lambda h: FEED_HEALTH_LABELS_VI.get(h, h),
+    feed_problem_vi=lambda p: FEED_PROBLEM_LABELS_VI.get(p, p),
     role_vi=lambda r: ROLE_LABELS_VI.get(r, r),
 )
 

@@ -156,3 +156,29 @@ def test_the_emergency_page_lists_the_cap_alerts_received(client, engine, world,
     listed = page[page.index('id="cap-alerts"') :]
     assert "Đã phát khẩn cấp" in listed and "Chỉ lưu, không phát" in listed
     assert f'href="/history/{aired.broadcast_id}"' in listed and "C-1" in listed and "C-2" in listed
+
+
+def test_the_cap_feeds_and_their_problems_are_shown_on_the_emergency_page_and_home(
+    client, runtime, engine, world, monkeypatch
+):
+    from broadcast_server.cap.feed_state import FeedLog, FeedProblem
+
+    sign_in(client, "duyet")
+    assert 'id="cap-feeds"' not in client.get("/emergency").text  # no feed configured: nothing to show
+    assert "nguồn cảnh báo CAP" not in client.get("/").text
+    feeds = ("http://canhbao.example/feed", "http://tin.example/rss")
+    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"cap_feeds": " ".join(feeds)}))
+    now = runtime.clock.now()
+    log = FeedLog(engine)
+    for url in feeds:
+        log.polled(url, now)
+        log.read(url, now, entries=3)
+    log.alert_handled(feeds[1], now)
+    log.failed(feeds[0], now, FeedProblem.ALERT_NOT_FETCHED, f"{feeds[0]}/7.xml answered HTTP 500")
+    section = client.get("/emergency").text.split('id="cap-feeds"')[1].split("</section>")[0]
+    first, second = section.split("<tr><td")[1:]
+    assert "Đọc được, có cảnh báo không lấy được" in first and "Không lấy được một cảnh báo (sẽ thử lại)" in first
+    assert "answered HTTP 500" in first
+    assert "Đọc bình thường" in second and re.search(r'class="num">1 <small>\(mới nhất', second)
+    home = client.get("/").text
+    assert re.search(r"<strong>1/2</strong><span>nguồn cảnh báo CAP có lỗi</span>", home)
