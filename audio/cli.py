@@ -86,7 +86,7 @@ def say(
         str | None,
         typer.Option(
             "--voice",
-            help="Giọng đọc. espeak-ng: vi (Bắc), vi-vn-x-central (Trung), vi-vn-x-south (Nam). "
+            help="Giọng đọc. espeak-ng: vi (miền Bắc), vi-vn-x-central (miền Trung), vi-vn-x-south (miền Nam). "
             "Mặc định: giọng mặc định của bộ đọc.",
         ),
     ] = None,

@@ -87,14 +87,17 @@ def text_to_broadcast_audio(
     *,
     voice: str | None = None,
     engine: str | TtsEngine | None = None,
+    rate_wpm: int | None = None,
     target_lufs: float = -16.0,
     cache: CacheChoice = None,
 ) -> RenderResult:
-    """Speak `text` into `out_dir/<sha256>.mp3` at `target_lufs`; the same audio always gets the same name."""
+    """Speak `text` into `out_dir/<sha256>.mp3` at `target_lufs`; the same audio always gets the same name.
+
+    `rate_wpm`: words a minute (None: the engine's own speed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bcast-tts-") as work:
-        wav = text_to_wav(text, Path(work) / "speech.wav", voice=voice, engine=engine, cache=cache)
+        wav = text_to_wav(text, Path(work) / "speech.wav", voice=voice, engine=engine, rate_wpm=rate_wpm, cache=cache)
         # Render next to the final file so the rename below stays on one filesystem.
         fd, staging_name = tempfile.mkstemp(prefix=".speech-", suffix=".mp3", dir=out_dir)
         os.close(fd)

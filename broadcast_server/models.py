@@ -177,6 +177,10 @@ class Bulletin(SQLModel, table=True):
     reviewed_by: int | None = Field(default=None, foreign_key="app_user.id")
     reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     review_comment: str | None = Field(default=None, sa_type=Text)
+    # Added in 0011: how a text is read out, kept so that an edit reads it the same way. NULL voice: made
+    # before 0011 (the server's BCAST_TTS_VOICE), or a recording; NULL rate: the engine's own speed.
+    voice: str | None = Field(default=None, sa_type=String(40))
+    rate_wpm: int | None = None
 
 
 class Broadcast(SQLModel, table=True):

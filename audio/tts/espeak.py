@@ -24,12 +24,12 @@ from audio.tts.engine import (
     require_available,
 )
 
-# eSpeak NG voice id -> region (user-facing label).
+# eSpeak NG voice id -> how users see it (all three of Debian's Vietnamese voices are male).
 VOICES = MappingProxyType(
     {
-        "vi": "Bắc",
-        "vi-vn-x-central": "Trung",
-        "vi-vn-x-south": "Nam",
+        "vi": "giọng nam miền Bắc",
+        "vi-vn-x-central": "giọng nam miền Trung",
+        "vi-vn-x-south": "giọng nam miền Nam",
     }
 )
 

@@ -18,9 +18,19 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.accounts.scope import visible_unit_ids
 from broadcast_server.api.auth import PrincipalDep, client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
-from broadcast_server.api.schemas import BulletinCreate, BulletinEdit, BulletinOut, BulletinReturn, RowId
+from broadcast_server.api.schemas import (
+    BulletinCreate,
+    BulletinEdit,
+    BulletinOut,
+    BulletinReturn,
+    RowId,
+    VoiceOut,
+    VoicesOut,
+)
+from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM
 from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus
 from broadcast_server.services.bulletins import (
+    KEEP,
     BulletinError,
     BulletinNotFound,
     BulletinStateError,
@@ -30,6 +40,7 @@ from broadcast_server.services.bulletins import (
     get_bulletin,
     return_bulletin,
     submit_bulletin,
+    tts_voices,
 )
 from broadcast_server.services.recordings import RECORDING_SUFFIXES, UploadTooLarge, create_audio_bulletin, save_upload
 
@@ -81,7 +92,8 @@ def create(
             text=body.text,
             category=body.category,
             priority=body.priority.value,
-            voice=body.voice,
+            voice=body.voice or runtime.settings.tts_voice,
+            rate_wpm=body.rate_wpm,
             target_lufs=runtime.settings.target_lufs,
             principal=principal,
             owner_unit_id=body.owner_unit_id,
@@ -131,6 +143,19 @@ def upload_recording(
     return _out(session, bulletin)
 
 
+@router.get("/voices", response_model=VoicesOut)
+def voices(runtime: RuntimeDep, principal: PrincipalDep) -> VoicesOut:
+    """How a text may be read out: the TTS engine's voices (`voice`) and the reading speeds allowed (`rate_wpm`)."""
+    engine, found = tts_voices()
+    default = runtime.settings.tts_voice
+    return VoicesOut(
+        engine=engine,
+        voices=[VoiceOut(id=v, label=label, default=v == default) for v, label in found.items()],
+        min_rate_wpm=MIN_RATE_WPM,
+        max_rate_wpm=MAX_RATE_WPM,
+    )
+
+
 @router.get("/{bulletin_id}", response_model=BulletinOut)
 def read(bulletin_id: str, session: SessionDep, principal: PrincipalDep) -> BulletinOut:
     try:
@@ -154,6 +179,8 @@ def edit(
             text=body.text,
             category=body.category,
             voice=body.voice,
+            rate_wpm=body.rate_wpm if "rate_wpm" in body.model_fields_set else KEEP,
+            default_voice=runtime.settings.tts_voice,
             target_lufs=runtime.settings.target_lufs,
             ip=client_ip(request),
         )

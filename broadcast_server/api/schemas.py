@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from broadcast_server.accounts.principal import Role
+from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM
 from broadcast_server.models import Priority
 
 # A key of a database row as a request may name it: the databases hold signed 64-bit integers, and a larger
@@ -21,7 +22,18 @@ class BulletinCreate(BaseModel):
     text: str = Field(min_length=1, max_length=20_000, description="Vietnamese text, read out by text-to-speech.")
     category: str | None = Field(default=None, max_length=200, examples=["Chuyển đổi số"])
     priority: Priority = Priority.NORMAL
-    voice: str = Field(default="vi", pattern=r"^[a-z0-9-]{1,40}$", examples=["vi", "vi-vn-x-central", "vi-vn-x-south"])
+    voice: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9-]{1,40}$",
+        examples=["vi", "vi-vn-x-central", "vi-vn-x-south"],
+        description="A voice of the server's TTS engine (GET /api/v1/bulletins/voices); default: BCAST_TTS_VOICE.",
+    )
+    rate_wpm: int | None = Field(
+        default=None,
+        ge=MIN_RATE_WPM,
+        le=MAX_RATE_WPM,
+        description="Reading speed in words a minute; default: the engine's own (espeak-ng: 175).",
+    )
     owner_unit_id: RowId | None = Field(
         default=None, description="Unit the bulletin belongs to (default: the caller's own unit); must be in scope."
     )
@@ -31,7 +43,13 @@ class BulletinEdit(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     text: str | None = Field(default=None, min_length=1, max_length=20_000)
     category: str | None = Field(default=None, max_length=200)
-    voice: str = Field(default="vi", pattern=r"^[a-z0-9-]{1,40}$")
+    voice: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$", description="Default: the bulletin's own.")
+    rate_wpm: int | None = Field(
+        default=None,
+        ge=MIN_RATE_WPM,
+        le=MAX_RATE_WPM,
+        description="Words a minute; left out: the bulletin's own; null: the engine's own speed.",
+    )
 
 
 class BulletinReturn(BaseModel):
@@ -54,6 +72,21 @@ class BulletinOut(BaseModel):
     reviewed_by: int | None = None
     reviewed_at: datetime | None = None
     review_comment: str | None = None
+    voice: str | None = None
+    rate_wpm: int | None = None
+
+
+class VoiceOut(BaseModel):
+    id: str
+    label: str = Field(description="How people see it, in Vietnamese (e.g. 'giọng nam miền Nam').")
+    default: bool = Field(description="The server's BCAST_TTS_VOICE: used when a bulletin names none.")
+
+
+class VoicesOut(BaseModel):
+    engine: str
+    voices: list[VoiceOut]
+    min_rate_wpm: int
+    max_rate_wpm: int
 
 
 class TargetIn(BaseModel):

@@ -20,9 +20,11 @@ from broadcast_server.console.access import ConsolePrincipal, FormProblem, PageF
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
 from broadcast_server.console.play_now import play_now
+from broadcast_server.console.reading_choice import Reading, chosen_reading, reading_choices
 from broadcast_server.console.templating import STATUS_LABELS_VI, page
 from broadcast_server.models import AudioAsset, Broadcast, BulletinKind, BulletinStatus
 from broadcast_server.services.bulletins import (
+    KEEP,
     BulletinError,
     BulletinForbidden,
     create_text_bulletin,
@@ -59,7 +61,7 @@ def _owner(session, principal: Principal, owner_unit_id: int | None) -> int | No
     return owner_unit_id
 
 
-def _editor_page(request, session, principal, *, status_code=200, **values):
+def _editor_page(request, session, principal, *, status_code=200, reading: Reading | None = None, **values):
     defaults = {
         "title_value": "",
         "category": "",
@@ -77,6 +79,7 @@ def _editor_page(request, session, principal, *, status_code=200, **values):
         title="Soạn bản tin",
         owners=owner_choices(session, principal),
         max_text=MAX_TEXT,
+        **reading_choices(request.app.state.runtime.settings.tts_voice, reading),
         **{**defaults, **values},
     )
 
@@ -109,15 +112,22 @@ def new_bulletin(
     text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
     category: Annotated[str, Form(max_length=200)] = "",
     owner_unit_id: Annotated[RowId | None, Form()] = None,
+    voice: Annotated[str, Form(max_length=40)] = "",
+    speed: Annotated[str, Form(max_length=10)] = "",
     action: Annotated[str, Form()] = "preview",
 ) -> Response:
     """'preview' shows the spoken form and its speech; 'save' keeps a draft; 'submit' also sends it for approval."""
     owner = _owner(session, principal, owner_unit_id)
     values = {"title_value": title, "category": category, "text": text, "owner_unit_id": owner}
+    try:
+        reading = chosen_reading(voice, speed, runtime.settings.tts_voice)
+    except FormProblem as exc:
+        return _editor_page(request, session, principal, status_code=422, error=str(exc), **values)
+    values["reading"] = reading
     if not text.strip():
         return _editor_page(request, session, principal, status_code=422, error="Hãy nhập nội dung bản tin.", **values)
     if action == "preview":
-        return _editor_page(request, session, principal, **values, **_preview(runtime, text))
+        return _editor_page(request, session, principal, **values, **_preview(runtime, text, reading))
     if not title.strip():
         return _editor_page(
             request, session, principal, status_code=422, error="Hãy đặt tiêu đề cho bản tin.", **values
@@ -130,7 +140,8 @@ def new_bulletin(
             title=title.strip(),
             text=text,
             category=category.strip() or None,
-            voice=runtime.settings.tts_voice,
+            voice=reading.voice,
+            rate_wpm=reading.rate_wpm,
             target_lufs=runtime.settings.target_lufs,
             principal=principal,
             owner_unit_id=owner,
@@ -147,7 +158,7 @@ def new_bulletin(
     return RedirectResponse(f"/bulletins/{bulletin.id}?created=1", status_code=303)
 
 
-def _preview(runtime, text: str) -> dict:
+def _preview(runtime, text: str, reading: Reading) -> dict:
     """The text as the voice will read it, and its speech rendered like a bulletin's (cached by content)."""
     from audio.errors import LoudnessNotReached, SilentAudio, TooLarge, TooLong
     from audio.speech import spoken_form, text_to_broadcast_audio
@@ -158,7 +169,8 @@ def _preview(runtime, text: str) -> dict:
         result = text_to_broadcast_audio(
             text,
             Path(runtime.settings.audio_dir) / PREVIEW_FOLDER,
-            voice=runtime.settings.tts_voice,
+            voice=reading.voice,
+            rate_wpm=reading.rate_wpm,
             target_lufs=runtime.settings.target_lufs,
         )
     # "0" speaks too briefly to measure; a very short speech may miss the loudness target.
@@ -276,6 +288,7 @@ def bulletin_page(
         select(Broadcast).where(Broadcast.bulletin_id == bulletin.id).order_by(Broadcast.created_at.desc())  # type: ignore[attr-defined]
     ).all()
     editable = bulletin.kind == BulletinKind.TEXT and bulletin.status in {"draft", "returned", "edited"}
+    default_voice = request.app.state.runtime.settings.tts_voice
     return page(
         request,
         "bulletin.html",
@@ -286,6 +299,7 @@ def bulletin_page(
         choices=target_choices(session, principal),
         can_submit=principal.can(Action.DRAFT_BULLETIN) and bulletin.status in {"draft", "returned", "edited"},
         can_edit=principal.can(Action.DRAFT_BULLETIN) and editable,
+        **reading_choices(default_voice, Reading(bulletin.voice or default_voice, bulletin.rate_wpm)),
         can_review=principal.can(Action.APPROVE_BULLETIN) and bulletin.status == BulletinStatus.SUBMITTED,
         can_play=principal.can(Action.BROADCAST) and bulletin.status == BulletinStatus.APPROVED,
         can_schedule=principal.can(Action.SCHEDULE)
@@ -316,10 +330,15 @@ def edit(
     principal: Drafter,
     title: Annotated[str, Form(max_length=MAX_TITLE)] = "",
     text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    voice: Annotated[str, Form(max_length=40)] = "",
+    speed: Annotated[str, Form(max_length=10)] = "",
     action: Annotated[str, Form()] = "save",
 ) -> Response:
-    bulletin_for(session, principal, bulletin_id)
+    bulletin = bulletin_for(session, principal, bulletin_id)
     ip = client_ip(request)
+    default_voice = runtime.settings.tts_voice
+    # A form without the choices (an older page still open) leaves the bulletin's reading as it was.
+    reading = chosen_reading(voice or bulletin.voice or "", speed, default_voice) if voice or speed else None
     try:
         edit_text_bulletin(
             session,
@@ -328,7 +347,9 @@ def edit(
             principal,
             title=title,
             text=text,
-            voice=runtime.settings.tts_voice,
+            voice=reading.voice if reading else None,
+            rate_wpm=reading.rate_wpm if reading else KEEP,
+            default_voice=default_voice,
             target_lufs=runtime.settings.target_lufs,
             ip=ip,
         )

@@ -7,6 +7,7 @@ comment; a returned bulletin is edited and submitted again. Emergency bulletins 
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from broadcast_server.accounts.principal import Action, Principal, ensure_can
 from broadcast_server.accounts.scope import OutOfScope, unit_in_scope, unit_label
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
+from broadcast_server.domain.reading import rate_problem
 from broadcast_server.models import AdminUnit, AudioAsset, Bulletin, BulletinKind, BulletinStatus, Priority
 
 if TYPE_CHECKING:
@@ -36,6 +38,19 @@ class BulletinForbidden(OutOfScope):
 
 class BulletinStateError(BulletinError):
     """The bulletin is not in a status that allows this step (e.g. approving a draft never submitted)."""
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP  # an edit that leaves the bulletin's reading speed as it was
+
+
+def _check_rate(rate_wpm: int | None) -> None:
+    problem = rate_problem(rate_wpm)
+    if problem is not None:
+        raise BulletinError(problem)
 
 
 def store_asset(
@@ -76,6 +91,7 @@ def create_text_bulletin(
     category: str | None = None,
     priority: str = Priority.NORMAL.value,
     voice: str = "vi",
+    rate_wpm: int | None = None,
     target_lufs: float = -16.0,
     principal: Principal | None = None,
     owner_unit_id: int | None = None,
@@ -83,18 +99,23 @@ def create_text_bulletin(
 ) -> Bulletin:
     """Synthesise the text (espeak-ng by default), loudness-normalise it and store a draft bulletin.
 
-    With a principal the bulletin belongs to `owner_unit_id` (default: the principal's scope unit), which
-    must lie in its scope. Without one (demos, tests) it is the system's, owned by `owner_unit_id`.
+    `voice` is one of the TTS engine's voices, `rate_wpm` its reading speed in words a minute (None: the
+    engine's own); both are kept on the bulletin. With a principal the bulletin belongs to `owner_unit_id`
+    (default: the principal's scope unit), which must lie in its scope. Without one (demos, tests) it is
+    the system's, owned by `owner_unit_id`.
     """
     if priority not in {p.value for p in Priority}:
         raise BulletinError(f"unknown priority {priority!r}")
     if not text.strip():
         raise BulletinError("text is empty")
+    _check_rate(rate_wpm)
     owner_unit_id = check_new_owner(session, principal, owner_unit_id)
-    asset = _speak(session, audio_dir, text, voice=voice, target_lufs=target_lufs)
+    asset = _speak(session, audio_dir, text, voice=voice, rate_wpm=rate_wpm, target_lufs=target_lufs)
     bulletin = Bulletin(
         title=title,
         text=text,
+        voice=voice,
+        rate_wpm=rate_wpm,
         kind=BulletinKind.TEXT.value,
         category=category,
         priority=priority,
@@ -121,13 +142,27 @@ def store_rendered(session: Session, audio_dir: Path, result: RenderResult) -> A
     )
 
 
-def _speak(session: Session, audio_dir: Path, text: str, *, voice: str, target_lufs: float) -> AudioAsset:
+def tts_voices() -> tuple[str, dict[str, str]]:
+    """The configured TTS engine's name and its voices (id -> label shown to people); none if it is unknown."""
+    from audio.tts.engine import TtsError
+    from audio.tts.registry import configured_engine, get_engine
+
+    try:
+        engine = get_engine()
+    except TtsError:
+        return configured_engine(), {}
+    return engine.name, dict(engine.voices())
+
+
+def _speak(
+    session: Session, audio_dir: Path, text: str, *, voice: str, rate_wpm: int | None, target_lufs: float
+) -> AudioAsset:
     from audio.errors import LoudnessNotReached, SilentAudio, TooLarge, TooLong
     from audio.speech import text_to_broadcast_audio
     from audio.tts.engine import TtsError
 
     try:
-        result = text_to_broadcast_audio(text, Path(audio_dir), voice=voice, target_lufs=target_lufs)
+        result = text_to_broadcast_audio(text, Path(audio_dir), voice=voice, rate_wpm=rate_wpm, target_lufs=target_lufs)
     except TtsError as exc:
         raise BulletinError(f"speech synthesis failed: {exc}") from exc
     # The text itself: "0" speaks for under 0.4 s, unmeasurable; under a second of speech may not reach
@@ -214,11 +249,17 @@ def edit_text_bulletin(
     title: str | None = None,
     text: str | None = None,
     category: str | None = None,
-    voice: str = "vi",
+    voice: str | None = None,
+    rate_wpm: int | None | _Keep = KEEP,
+    default_voice: str = "vi",
     target_lufs: float = -16.0,
     ip: str | None = None,
 ) -> Bulletin:
-    """Change a draft, returned or edited text bulletin (speech made again); a returned one becomes edited."""
+    """Change a draft, returned or edited text bulletin; a returned one becomes edited.
+
+    The speech is made again when the text, the voice or the reading speed changes. `voice` None and
+    `rate_wpm` KEEP leave the bulletin's own (`default_voice` for a bulletin made before voices were kept).
+    """
     bulletin = _for_step(session, bulletin_id, principal, Action.DRAFT_BULLETIN)
     editable = {BulletinStatus.DRAFT, BulletinStatus.RETURNED, BulletinStatus.EDITED}
     if bulletin.status not in editable:
@@ -231,11 +272,17 @@ def edit_text_bulletin(
         bulletin.title = title
     if category is not None:
         bulletin.category = category or None
-    if text is not None and text != bulletin.text:
-        if not text.strip():
-            raise BulletinError("text is empty")
-        bulletin.audio_asset_id = _speak(session, audio_dir, text, voice=voice, target_lufs=target_lufs).id
-        bulletin.text = text
+    if text is not None and not text.strip():
+        raise BulletinError("text is empty")
+    new_text = text if text is not None else bulletin.text or ""
+    old_voice = bulletin.voice or default_voice
+    new_voice = voice or old_voice
+    new_rate = bulletin.rate_wpm if rate_wpm is KEEP else rate_wpm
+    _check_rate(new_rate)
+    if (new_text, new_voice, new_rate) != (bulletin.text, old_voice, bulletin.rate_wpm):
+        asset = _speak(session, audio_dir, new_text, voice=new_voice, rate_wpm=new_rate, target_lufs=target_lufs)
+        bulletin.audio_asset_id = asset.id
+        bulletin.text, bulletin.voice, bulletin.rate_wpm = new_text, new_voice, new_rate
     if bulletin.status == BulletinStatus.RETURNED:
         bulletin.status = BulletinStatus.EDITED.value
     session.add(bulletin)

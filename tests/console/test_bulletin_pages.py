@@ -128,3 +128,62 @@ def test_approver_approves_or_returns_with_a_comment(client, engine, runtime, wo
     client.cookies.clear()
     sign_in(client, "xa-b")
     assert "Sửa lại giờ họp." in client.get("/bulletins?status=returned").text
+
+
+def _duration_of(engine, bulletin_id: str) -> tuple[str, float]:
+    from broadcast_server.models import AudioAsset
+
+    with Session(engine) as session:
+        bulletin = session.get(Bulletin, bulletin_id)
+        return bulletin.audio_asset_id, session.get(AudioAsset, bulletin.audio_asset_id).duration_s
+
+
+def test_the_broadcaster_chooses_the_voice_and_speed_and_an_edit_keeps_them(client, engine, world):
+    """A southern commune picks the southern voice, read slowly: stored, shown, heard longer than at the
+    engine's speed; an edit of the title alone keeps both (no new speech); a new speed makes new speech."""
+    csrf = sign_in(client, "xa-a")
+    form = client.get("/bulletins/new").text
+    assert '<option value="vi" selected>Giọng nam miền Bắc</option>' in form  # BCAST_TTS_VOICE's default
+    assert '<option value="vi-vn-x-south">Giọng nam miền Nam</option>' in form
+    assert '<option value="normal" selected>Vừa' in form and '<option value="slow">Chậm (140 từ/phút)' in form
+    data = {"csrf_token": csrf, "title": "Tiêm chủng", "text": TEXT, "voice": "vi-vn-x-south"}
+    preview = client.post("/bulletins/new", data={**data, "speed": "slow", "action": "preview"})
+    assert (
+        '<option value="vi-vn-x-south" selected>' in preview.text and '<option value="slow" selected>' in preview.text
+    )
+    slow = client.post("/bulletins/new", data={**data, "speed": "slow", "action": "save"})
+    usual = client.post("/bulletins/new", data={**data, "speed": "normal", "action": "save"})
+    slow_id, usual_id = (r.headers["location"].split("/")[2].split("?")[0] for r in (slow, usual))
+    with Session(engine) as session:
+        row = session.get(Bulletin, slow_id)
+        assert (row.voice, row.rate_wpm) == ("vi-vn-x-south", 140)
+        assert session.get(Bulletin, usual_id).rate_wpm is None
+    slow_asset, slow_s = _duration_of(engine, slow_id)
+    _, usual_s = _duration_of(engine, usual_id)
+    assert slow_s > usual_s * 1.1  # 140 words a minute against espeak-ng's 175
+    assert "Giọng nam miền Nam, đọc chậm" in client.get(f"/bulletins/{slow_id}").text
+
+    edited = client.post(
+        f"/bulletins/{slow_id}/edit", data={"csrf_token": csrf, "title": "Tiêm chủng đợt 2", "text": TEXT}
+    )
+    assert edited.status_code == 303
+    assert _duration_of(engine, slow_id)[0] == slow_asset  # neither voice nor speed sent: kept, no new speech
+    faster = {"csrf_token": csrf, "title": "Tiêm chủng đợt 2", "text": TEXT, "voice": "vi-vn-x-south", "speed": "fast"}
+    assert client.post(f"/bulletins/{slow_id}/edit", data=faster).status_code == 303
+    with Session(engine) as session:
+        assert session.get(Bulletin, slow_id).rate_wpm == 210
+    assert _duration_of(engine, slow_id)[1] < usual_s
+
+
+def test_a_voice_or_speed_the_server_does_not_offer_is_refused_with_the_form_kept(client, engine):
+    csrf = sign_in(client, "xa-a")
+    base = {"csrf_token": csrf, "title": "Giữ tiêu đề", "text": TEXT, "action": "save"}
+    for choice, problem in [
+        ({"voice": "en-us"}, "Giọng đọc đã chọn không có trên máy chủ này"),
+        ({"speed": "rat-nhanh"}, "Tốc độ đọc không hợp lệ"),
+        ({"speed": "900"}, "Tốc độ đọc không hợp lệ"),
+    ]:
+        refused = client.post("/bulletins/new", data={**base, **choice})
+        assert refused.status_code == 422 and problem in refused.text and "Giữ tiêu đề" in refused.text
+    with Session(engine) as session:
+        assert session.exec(select(Bulletin)).all() == []

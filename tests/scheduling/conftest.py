@@ -37,10 +37,14 @@ def _speech_once(_speech_memo: tuple[dict, Path], monkeypatch: pytest.MonkeyPatc
     memo, store = _speech_memo
     real = audio.speech.text_to_broadcast_audio
 
-    def once(text: str, out_dir: Path, *, voice=None, engine=None, target_lufs: float = -16.0, cache=None):
-        key = (text, voice, engine if isinstance(engine, str | None) else id(engine), target_lufs)
+    def once(
+        text: str, out_dir: Path, *, voice=None, engine=None, rate_wpm=None, target_lufs: float = -16.0, cache=None
+    ):
+        key = (text, voice, engine if isinstance(engine, str | None) else id(engine), rate_wpm, target_lufs)
         if key not in memo:
-            result = real(text, store, voice=voice, engine=engine, target_lufs=target_lufs, cache=cache)
+            result = real(
+                text, store, voice=voice, engine=engine, rate_wpm=rate_wpm, target_lufs=target_lufs, cache=cache
+            )
             memo[key] = result
         result = memo[key]
         out_dir = Path(out_dir)
