@@ -47,7 +47,10 @@ MIN_AUDIBLE_S = 0.4
 # Stop correcting once within this many LU of the target; refuse if still further than ACCEPT_LU.
 TOLERANCE_LU = 0.5
 ACCEPT_LU = 1.0
-_MAX_ATTEMPTS = 4
+_MAX_ATTEMPTS = 6
+_OVERSAMPLE = 4
+# loudnorm's look-ahead window: on anything shorter its second pass does not apply the measured gain.
+LOUDNORM_WINDOW_S = 3.0
 _LOUDNORM_JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.DOTALL)
 
 
@@ -322,13 +325,25 @@ def _encode_to_target(
         f":offset={measured.target_offset}:linear=true:print_format=none"
     )
     gain_db = 0.0
+    fed_back = (measured.input_i, measured.input_tp, measured.input_lra, measured.input_thresh, measured.target_offset)
+    short = total_s < LOUDNORM_WINDOW_S or not all(math.isfinite(v) for v in fed_back)
+    if short:
+        # loudnorm cannot fill its window and writes near silence (-59 LUFS measured for a 1.2 s phrase), and
+        # on some short phrases its first pass reports an infinite offset that its second pass refuses:
+        # start from the gain the first pass measured, under the limiter, and correct from there.
+        loudnorm = "anull"
+        gain_db = max(-40.0, min(40.0, target_lufs - measured.input_i))
     previous: tuple[float, float] | None = None  # (gain_db, measured LUFS) of the last correction
     loudness: Loudness | None = None
     for attempt in range(_MAX_ATTEMPTS):
         tail = loudnorm
-        if attempt > 0:
+        if attempt > 0 or short:
+            # The limiter runs at 4x the rate, so it also holds the peaks between samples (true peak).
             limit = max(0.0625, 10 ** (ceiling_db / 20))
-            tail += f",volume={gain_db:.3f}dB,alimiter=limit={limit:.6f}:level=false:latency=true"
+            tail += (
+                f",volume={gain_db:.3f}dB,aresample={_OVERSAMPLE * spec.sample_rate}"
+                f",alimiter=limit={limit:.6f}:level=false:latency=true"
+            )
         tail += f",aresample={spec.sample_rate}"
         run_tool(
             [

@@ -21,6 +21,7 @@ from audio.cli import audio_app
 from audio.errors import MissingInput, NotAudio, SilentAudio
 from audio.measure import measure_loudness, probe
 from audio.render import Progress, render
+from audio.tts.espeak import EspeakEngine
 
 TARGET = -16.0
 PEAK_LIMIT = -1.5
@@ -131,6 +132,25 @@ def test_tts_to_opus_stays_under_the_peak_limit(speech_wav: Path, tmp_path: Path
     _assert_on_target(out)
     assert result.true_peak_dbtp <= PEAK_LIMIT
     assert (probe(out).sample_rate, probe(out).channels) == (48000, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "voice", "rate_wpm"),
+    [
+        ("Kinh phí và nguồn vốn:", "vi", None),  # 1.2 s: loudnorm wrote it at -59 LUFS, refused at -19.4
+        ("Nước sông đang lên, bà con di dời ngay.", "vi-vn-x-central", 140),  # refused at -1.4 dBTP
+        ("- Thường xuyên tổ chức tập huấn", "vi", 210),  # loudnorm measured offset=inf: ffmpeg failed (a 500)
+    ],
+    ids=["shorter-than-loudnorms-window", "true-peak-over", "infinite-offset"],
+)
+def test_a_short_spoken_phrase_is_rendered_on_target(text: str, voice: str, rate_wpm: int | None, tmp_path: Path):
+    """Short phrases used to fail (bench/audio_short_phrases.py: 5 of 180 refused, and a crash): loudnorm does
+    nothing useful under its 3 s window, and a limiter at the sample rate let true peaks through."""
+    wav = tmp_path / "phrase.wav"
+    EspeakEngine().synthesize(text, voice, wav, rate_wpm=rate_wpm)
+    out = tmp_path / "phrase.mp3"
+    render(wav, out, fmt="mp3")
+    _assert_on_target(out)
 
 
 # ------------------------------------------------------------------------------------------ jingles
