@@ -18,6 +18,7 @@ from broadcast_server.console.areas import bulletin_for, check_targets, target_c
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
 from broadcast_server.console.interruption import interruption_estimate
 from broadcast_server.console.play_now import play_now
+from broadcast_server.console.reading_choice import chosen_reading, reading_choices
 from broadcast_server.console.templating import page
 from broadcast_server.domain.targeting import resolve_target
 from broadcast_server.models import AudioAsset, BulletinStatus, Priority
@@ -38,7 +39,7 @@ def _emergency_bulletins(session, principal):
     return bulletins_in_scope(session, principal, statuses=[BulletinStatus.APPROVED.value], priority="emergency")
 
 
-def _form_page(request, session, principal, *, status_code=200, **values):
+def _form_page(request, session, principal, *, status_code=200, reading=None, **values):
     runtime = request.app.state.runtime
     defaults = {
         "error": None,
@@ -59,6 +60,7 @@ def _form_page(request, session, principal, *, status_code=200, **values):
         cap_alerts=recent_alerts(session, limit=RECENT_CAP_ALERTS),  # public warnings: not limited by area
         cap_feeds=configured_feeds(session, runtime),
         cap_feed_interval_s=round(runtime.settings.cap_feed_interval_s),
+        **reading_choices(runtime.settings.tts_voice, reading),
         **{**defaults, **values},
     )
 
@@ -87,10 +89,13 @@ def emergency_confirm(
     repeat_times: RepeatTimes = 1,
     repeat_interval_min: RepeatInterval = DEFAULT_REPEAT_INTERVAL_MIN,
     full_volume: FullVolume = False,
+    voice: Annotated[str, Form(max_length=40)] = "",
+    speed: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """The confirmation step: a typed text becomes an emergency bulletin (no queue, audited) first."""
     chosen = check_targets(session, principal, unit_ids)
     how = {"repeat_times": repeat_times, "repeat_interval_min": repeat_interval_min, "full_volume": full_volume}
+    reading = None
 
     def again(error: str) -> Response:
         return _form_page(
@@ -102,9 +107,14 @@ def emergency_confirm(
             chosen=list(chosen),
             title_value=title,
             text=text,
+            reading=reading,
             **how,
         )
 
+    try:
+        reading = chosen_reading(voice, speed, runtime.settings.tts_voice)
+    except FormProblem as exc:
+        return again(str(exc))
     if not chosen:
         return again("Hãy chọn ít nhất một xã.")
     if text.strip():
@@ -115,7 +125,8 @@ def emergency_confirm(
                 title=title.strip() or "Thông báo khẩn cấp",
                 text=text,
                 priority=Priority.EMERGENCY.value,
-                voice=runtime.settings.tts_voice,
+                voice=reading.voice,
+                rate_wpm=reading.rate_wpm,
                 target_lufs=runtime.settings.target_lufs,
                 principal=principal,
                 ip=client_ip(request),

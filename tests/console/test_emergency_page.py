@@ -182,3 +182,18 @@ def test_the_cap_feeds_and_their_problems_are_shown_on_the_emergency_page_and_ho
     assert "Đọc bình thường" in second and re.search(r'class="num">1 <small>\(mới nhất', second)
     home = client.get("/").text
     assert re.search(r"<strong>1/2</strong><span>nguồn cảnh báo CAP có lỗi</span>", home)
+
+
+def test_a_typed_emergency_is_read_in_the_voice_and_speed_chosen(client, engine, world):
+    csrf = sign_in(client, "duyet")
+    assert '<select name="voice">' in client.get("/emergency").text
+    data = {"csrf_token": csrf, "title": "Cảnh báo lũ", "text": "Nước sông đang lên, bà con di dời ngay."}
+    data |= {"unit_ids": world.commune_a, "voice": "vi-vn-x-central", "speed": "slow"}
+    assert client.post("/emergency/confirm", data=data).status_code == 200
+    with Session(engine) as session:
+        [bulletin] = session.exec(select(Bulletin)).all()
+        assert (bulletin.priority, bulletin.voice, bulletin.rate_wpm) == ("emergency", "vi-vn-x-central", 140)
+    refused = client.post("/emergency/confirm", data={**data, "voice": "fr", "title": "Giữ lại"})
+    assert refused.status_code == 422 and "Giọng đọc đã chọn không có" in refused.text and "Giữ lại" in refused.text
+    with Session(engine) as session:
+        assert len(session.exec(select(Bulletin)).all()) == 1
