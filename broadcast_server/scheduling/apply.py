@@ -150,7 +150,9 @@ def _render_items(
                 continue
             try:
                 if item.text is not None:
-                    result = text_to_broadcast_audio(item.text, audio_dir, voice=voice, target_lufs=target_lufs)
+                    result = text_to_broadcast_audio(
+                        item.text, audio_dir, voice=item.voice or voice, rate_wpm=item.rate_wpm, target_lufs=target_lufs
+                    )
                 else:
                     source = (base_dir / item.audio_file).resolve()  # type: ignore[operator]
                     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -312,6 +314,8 @@ def _store(
                 status=BulletinStatus.APPROVED.value,
                 audio_asset_id=item.asset.id,
                 created_at=now,
+                voice=item.spec.voice,
+                rate_wpm=item.spec.rate_wpm,
             )
             session.add(bulletin)
             session.flush()

@@ -33,6 +33,10 @@ def export_schedule(session: Session) -> str:
                 entry["audio_file"] = item.source
             else:
                 entry["text"] = bulletin.text
+                if bulletin.voice:
+                    entry["voice"] = bulletin.voice
+                if bulletin.rate_wpm is not None:
+                    entry["rate_wpm"] = bulletin.rate_wpm
             if item.priority != "normal":
                 entry["priority"] = item.priority
             if bulletin.category and not named:

@@ -15,11 +15,13 @@ from typing import Any
 
 import yaml
 
+from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM, rate_problem
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
 
 SCHEDULE_FILE_VERSION = 1
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+VOICE_PATTERN = re.compile(r"^[a-z0-9-]{1,40}$")  # as the API's `voice`
 # A slot id goes into every airing's id ('<slot id>@<UTC start>'), which the contract caps at 59 characters.
 SLOT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 TIME_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -49,6 +51,8 @@ class ItemSpec:
     priority: str = "normal"
     category: str | None = None
     bulletin: str | None = None
+    voice: str | None = None  # a text item's TTS voice (None: BCAST_TTS_VOICE)
+    rate_wpm: int | None = None  # a text item's reading speed (None: the engine's own)
 
 
 @dataclass(frozen=True)
@@ -276,6 +280,7 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
                     "a bulletin item has its bulletin's own category",
                 )
             )
+        voice, rate_wpm = _reading(item, here, problems, text is not None)
         items.append(
             ItemSpec(
                 title=_text(item, "title", here, problems, required=True) or "",
@@ -284,6 +289,8 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
                 priority=_choice(item, "priority", PRIORITIES, "normal", here, problems),
                 category=_text(item, "category", here, problems, required=False, limit=200),
                 bulletin=bulletin,
+                voice=voice,
+                rate_wpm=rate_wpm,
             )
         )
     return ProgrammeSpec(
@@ -292,6 +299,33 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
         items=tuple(items),
         on_interrupt=_choice(raw, "on_interrupt", ON_INTERRUPT, "restart", where, problems),
     )
+
+
+def _reading(item: dict, where: str, problems: list[Problem], is_text: bool) -> tuple[str | None, int | None]:
+    """A text item's `voice` and `rate_wpm` (words a minute); refused on recordings and bulletins."""
+    voice = _text(item, "voice", where, problems, required=False, limit=40)
+    if voice is not None and not VOICE_PATTERN.match(voice):
+        problems.append(Problem(f"{where}.voice", "không phải tên giọng đọc", "is not a voice name"))
+        voice = None
+    rate = item.get("rate_wpm")
+    if rate is not None and (type(rate) is not int or rate_problem(rate) is not None):
+        problems.append(
+            Problem(
+                f"{where}.rate_wpm",
+                f"{_shown(rate)} không hợp lệ: cần số từ mỗi phút, từ {MIN_RATE_WPM} đến {MAX_RATE_WPM}",
+                f"{_shown(rate, english=True)} is not valid: words a minute, {MIN_RATE_WPM} to {MAX_RATE_WPM}",
+            )
+        )
+        rate = None
+    if not is_text and (voice is not None or rate is not None):
+        problems.append(
+            Problem(
+                where,
+                "voice và rate_wpm chỉ dùng cho mục text (đọc bằng máy)",
+                "voice and rate_wpm only apply to a text item (read by text-to-speech)",
+            )
+        )
+    return voice, rate
 
 
 def _target(raw: Any, where: str, problems: list[Problem], *, allow_groups: bool = True) -> TargetSpec:

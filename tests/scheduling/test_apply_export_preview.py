@@ -49,6 +49,8 @@ programmes:
         priority: priority
         category: Thông báo
         text: Xin chào bà con.
+        voice: vi-vn-x-central
+        rate_wpm: 140
 slots:
   - id: nhac-hieu-binh-hai
     programme: nhac-hieu-xa
@@ -179,6 +181,27 @@ BAD_FILES = [
         "Xã Bình Đong",
     ),
     ("invalid RRULE", "rule: FREQ=WEEKLY;BYDAY=MO\n", "rule: FREQ=WEEKLY;BYDAY=MON\n", "slots[2].rule", "MON"),
+    (
+        "reading speed out of bounds",
+        "      - title: Tin nông nghiệp\n",
+        "      - title: Tin nông nghiệp\n        rate_wpm: 900\n",
+        "programmes[0].items[2].rate_wpm",
+        "900 không hợp lệ: cần số từ mỗi phút, từ 80 đến 300",
+    ),
+    (
+        "not a voice name",
+        "      - title: Tin nông nghiệp\n",
+        "      - title: Tin nông nghiệp\n        voice: Giọng Nam\n",
+        "programmes[0].items[2].voice",
+        "không phải tên giọng đọc",
+    ),
+    (
+        "a voice on a recording",
+        WEATHER_TEXT,
+        "        audio_file: am-thanh/du-bao-bien.mp3\n        voice: vi-vn-x-south\n",
+        "programmes[3].items[0]",
+        "voice và rate_wpm chỉ dùng cho mục text",
+    ),
     (
         "missing audio file",
         WEATHER_TEXT,
