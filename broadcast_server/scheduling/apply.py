@@ -301,6 +301,7 @@ def _store(
                 and bulletin.audio_asset_id == item.asset.id
                 and (current.title, current.priority, bulletin.category, current.source)
                 == (item.spec.title, item.spec.priority, item.spec.category, item.spec.audio_file)
+                and (bulletin.voice, bulletin.rate_wpm) == (item.spec.voice, item.spec.rate_wpm)
             )
             if same:
                 continue

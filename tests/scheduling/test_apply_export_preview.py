@@ -141,6 +141,18 @@ def test_changing_one_thing_updates_only_it(apply, fleet, example_week, snapshot
     assert snapshot(database_url) == before
 
 
+def test_naming_the_default_voice_is_kept_and_exported(apply, fleet, example_week):
+    """The same speech (the default voice named), yet what the file says is stored and written back."""
+    apply(example_week)
+    farming = "      - title: Tin nông nghiệp\n"
+    named = apply(example_week.replace(farming, farming + "        voice: vi\n", 1))
+    assert (named.created, named.updated) == (0, 1)
+    with session_scope(fleet) as session:
+        exported = parse_schedule_yaml(export_schedule(session))
+    [morning] = [p for p in exported.programmes if p.id == "ban-tin-sang"]
+    assert [(i.title, i.voice) for i in morning.items][2] == ("Tin nông nghiệp", "vi")
+
+
 # --------------------------------------------------------------------------------- 2. bad files change nothing
 
 GROUP_LINE = "      - Quảng Ngãi/Bình Sơn/Xã Bình Đông\n"
