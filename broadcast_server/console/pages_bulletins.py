@@ -338,7 +338,9 @@ def edit(
     ip = client_ip(request)
     default_voice = runtime.settings.tts_voice
     # A form without the choices (an older page still open) leaves the bulletin's reading as it was.
-    reading = chosen_reading(voice or bulletin.voice or "", speed, default_voice) if voice or speed else None
+    reading = None
+    if voice or speed:
+        reading = chosen_reading(voice or bulletin.voice or "", speed, default_voice, kept_voice=bulletin.voice)
     try:
         edit_text_bulletin(
             session,

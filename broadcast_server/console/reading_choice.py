@@ -53,11 +53,14 @@ def reading_choices(default_voice: str, chosen: Reading | None = None) -> dict[s
     }
 
 
-def chosen_reading(voice: str, speed: str, default_voice: str) -> Reading:
-    """What the form chose; FormProblem (in Vietnamese) for a voice the engine lacks or an unknown speed."""
+def chosen_reading(voice: str, speed: str, default_voice: str, kept_voice: str | None = None) -> Reading:
+    """What the form chose; FormProblem (in Vietnamese) for a voice the engine lacks or an unknown speed.
+
+    `kept_voice`, the bulletin's own, is accepted even if the engine no longer has it (it was changed since):
+    a title can still be edited; new speech in that voice would fail and say so."""
     voice = voice.strip() or default_voice
     _, voices = tts_voices()
-    if voices and voice not in voices:
+    if voices and voice not in voices and voice != kept_voice:
         raise FormProblem("Giọng đọc đã chọn không có trên máy chủ này. Hãy chọn giọng khác.")
     speed = speed.strip() or "normal"
     if speed in READING_SPEEDS:

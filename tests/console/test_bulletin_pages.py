@@ -187,3 +187,26 @@ def test_a_voice_or_speed_the_server_does_not_offer_is_refused_with_the_form_kep
         assert refused.status_code == 422 and problem in refused.text and "Giữ tiêu đề" in refused.text
     with Session(engine) as session:
         assert session.exec(select(Bulletin)).all() == []
+
+
+def test_a_bulletin_in_a_voice_the_engine_no_longer_has_can_still_be_retitled(client, engine, runtime, world):
+    """The engine was changed since the bulletin was read: its voice stays offered, and a title edit goes through."""
+    bulletin_id = make_bulletin(runtime, world.commune_a, status="draft", title="Tin cũ")
+    with Session(engine) as session:
+        row = session.get(Bulletin, bulletin_id)
+        row.voice = "giong-cu"
+        session.add(row)
+        session.commit()
+    csrf = sign_in(client, "xa-a")
+    assert '<option value="giong-cu" selected>giong-cu</option>' in client.get(f"/bulletins/{bulletin_id}").text
+    form = {"csrf_token": csrf, "title": "Tin cũ, đã sửa", "voice": "giong-cu", "speed": "normal"}
+    with Session(engine) as session:
+        form["text"] = session.get(Bulletin, bulletin_id).text
+    assert client.post(f"/bulletins/{bulletin_id}/edit", data=form).status_code == 303
+    with Session(engine) as session:
+        assert (session.get(Bulletin, bulletin_id).title, session.get(Bulletin, bulletin_id).voice) == (
+            "Tin cũ, đã sửa",
+            "giong-cu",
+        )
+    refused = client.post(f"/bulletins/{bulletin_id}/edit", data={**form, "voice": "giong-khac"})
+    assert refused.status_code == 422 and "Giọng đọc đã chọn không có" in refused.text
