@@ -281,6 +281,11 @@ def bulletin_page(
     request: Request, bulletin_id: str, session: SessionDep, principal: ConsolePrincipal, created: int = 0
 ) -> Response:
     bulletin = bulletin_for(session, principal, bulletin_id)
+    return _bulletin_page(request, session, principal, bulletin, flash="Đã lưu bản tin." if created else None)
+
+
+def _bulletin_page(request, session, principal, bulletin, *, status_code=200, edit=None, reading=None, **extra):
+    """One bulletin; `edit` (title, text) and `reading` refill the edit form with what was typed (a preview)."""
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
     from sqlmodel import select
 
@@ -289,9 +294,14 @@ def bulletin_page(
     ).all()
     editable = bulletin.kind == BulletinKind.TEXT and bulletin.status in {"draft", "returned", "edited"}
     default_voice = request.app.state.runtime.settings.tts_voice
+    stored = Reading(bulletin.voice or default_voice, bulletin.rate_wpm)
+    # The form offers what was typed (a preview) or what is stored; the page's heading says what is stored.
+    form_choices = {**reading_choices(default_voice, reading or stored)}
+    form_choices["reading_label"] = reading_choices(default_voice, stored)["reading_label"]
     return page(
         request,
         "bulletin.html",
+        status_code=status_code,
         title=bulletin.title,
         bulletin=bulletin,
         asset=asset,
@@ -299,13 +309,16 @@ def bulletin_page(
         choices=target_choices(session, principal),
         can_submit=principal.can(Action.DRAFT_BULLETIN) and bulletin.status in {"draft", "returned", "edited"},
         can_edit=principal.can(Action.DRAFT_BULLETIN) and editable,
-        **reading_choices(default_voice, Reading(bulletin.voice or default_voice, bulletin.rate_wpm)),
+        edit_title=edit[0] if edit else bulletin.title,
+        edit_text=edit[1] if edit else bulletin.text,
+        editing=edit is not None,
+        **form_choices,
         can_review=principal.can(Action.APPROVE_BULLETIN) and bulletin.status == BulletinStatus.SUBMITTED,
         can_play=principal.can(Action.BROADCAST) and bulletin.status == BulletinStatus.APPROVED,
         can_schedule=principal.can(Action.SCHEDULE)
         and bulletin.status == BulletinStatus.APPROVED
         and bulletin.priority != "emergency",
-        flash="Đã lưu bản tin." if created else None,
+        **{"flash": None, "spoken": None, "preview_sha": None, "error": None, **extra},
     )
 
 
@@ -341,6 +354,16 @@ def edit(
     reading = None
     if voice or speed:
         reading = chosen_reading(voice or bulletin.voice or "", speed, default_voice, kept_voice=bulletin.voice)
+    if action == "preview":  # listen before saving: nothing is stored
+        heard = reading or Reading(bulletin.voice or default_voice, bulletin.rate_wpm)
+        if not text.strip():
+            return _bulletin_page(
+                request, session, principal, bulletin, status_code=422, edit=(title, text), reading=heard,
+                error="Hãy nhập nội dung bản tin.",
+            )  # fmt: skip
+        return _bulletin_page(
+            request, session, principal, bulletin, edit=(title, text), reading=heard, **_preview(runtime, text, heard)
+        )
     try:
         edit_text_bulletin(
             session,

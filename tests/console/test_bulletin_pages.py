@@ -210,3 +210,22 @@ def test_a_bulletin_in_a_voice_the_engine_no_longer_has_can_still_be_retitled(cl
         )
     refused = client.post(f"/bulletins/{bulletin_id}/edit", data={**form, "voice": "giong-khac"})
     assert refused.status_code == 422 and "Giọng đọc đã chọn không có" in refused.text
+
+
+def test_an_edit_can_be_heard_before_it_is_saved(client, engine, runtime, world):
+    bulletin_id = make_bulletin(runtime, world.commune_a, status="returned", title="Họp dân")
+    with Session(engine) as session:
+        before = session.get(Bulletin, bulletin_id).model_dump()
+    csrf = sign_in(client, "xa-a")
+    typed = {"csrf_token": csrf, "title": "Họp dân thôn 3", "text": TEXT, "voice": "vi-vn-x-south", "speed": "slow"}
+    heard = client.post(f"/bulletins/{bulletin_id}/edit", data={**typed, "action": "preview"})
+    assert heard.status_code == 200
+    assert '<details class="card" id="edit" open>' in heard.text and 'value="Họp dân thôn 3"' in heard.text
+    assert '<option value="vi-vn-x-south" selected>' in heard.text and '<option value="slow" selected>' in heard.text
+    assert "mười lăm tháng ba" in heard.text  # the spoken form of the typed text
+    audio = client.get(re.search(r'src="(/bulletins/preview/[0-9a-f]{64}\.mp3)"', heard.text).group(1))
+    assert audio.status_code == 200 and len(audio.content) > 2000
+    empty = client.post(f"/bulletins/{bulletin_id}/edit", data={**typed, "text": " ", "action": "preview"})
+    assert empty.status_code == 422 and "Hãy nhập nội dung bản tin." in empty.text
+    with Session(engine) as session:
+        assert session.get(Bulletin, bulletin_id).model_dump() == before  # a preview changes nothing
