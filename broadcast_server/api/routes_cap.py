@@ -12,7 +12,7 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip, require
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.cap.alert import CapError
-from broadcast_server.cap.feed_state import FeedHealth, feed_views
+from broadcast_server.cap.feed_state import FeedHealth, configured_feed_views
 from broadcast_server.cap.service import SpeechSettings, recent_alerts, store_cap
 from broadcast_server.services.bulletins import BulletinError
 from broadcast_server.services.dispatch import send_broadcast
@@ -102,6 +102,5 @@ def listing(session: SessionDep, principal: Receiver) -> list[CapAlertOut]:
 @router.get("/feeds", response_model=list[CapFeedOut])
 def feeds(session: SessionDep, runtime: RuntimeDep, principal: Receiver) -> list[CapFeedOut]:
     """The feeds this server reads (BCAST_CAP_FEEDS), in that order, with what their last reads gave."""
-    settings = runtime.settings
-    views = feed_views(session, settings.cap_feed_urls, runtime.clock.now(), settings.cap_feed_interval_s)
+    views = configured_feed_views(session, runtime.settings, runtime.clock.now())
     return [CapFeedOut(**vars(view)) for view in views]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +19,9 @@ from sqlmodel import Session, col, select
 
 from broadcast_server.db.session import session_scope
 from broadcast_server.models import ERROR_LENGTH, CapFeedState
+
+if TYPE_CHECKING:
+    from broadcast_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +79,18 @@ def feed_views(session: Session, urls: Iterable[str], now: datetime, interval_s:
     if not urls:
         return []
     states = {s.url: s for s in session.exec(select(CapFeedState).where(col(CapFeedState.url).in_(urls)))}
-    views = []
-    for url in urls:
-        state = states.get(url) or CapFeedState(url=url)
-        views.append(
-            FeedView(
-                url=url,
-                health=feed_health(states.get(url), now, interval_s),
-                last_polled_at=state.last_polled_at,
-                last_read_at=state.last_read_at,
-                entries=state.entries,
-                alerts=state.alerts,
-                last_alert_at=state.last_alert_at,
-                last_error_kind=state.last_error_kind,
-                last_error=state.last_error,
-                last_error_at=state.last_error_at,
-            )
+    return [
+        FeedView(
+            health=feed_health(states.get(url), now, interval_s),
+            **(states.get(url) or CapFeedState(url=url)).model_dump(exclude={"problem"}),
         )
-    return views
+        for url in urls
+    ]
+
+
+def configured_feed_views(session: Session, settings: Settings, now: datetime) -> list[FeedView]:
+    """The feeds the server is configured to read (`BCAST_CAP_FEEDS`), for the console and the API."""
+    return feed_views(session, settings.cap_feed_urls, now, settings.cap_feed_interval_s)
 
 
 class FeedLog:

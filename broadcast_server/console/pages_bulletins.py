@@ -20,7 +20,13 @@ from broadcast_server.console.access import ConsolePrincipal, FormProblem, PageF
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
 from broadcast_server.console.play_now import play_now
-from broadcast_server.console.reading_choice import Reading, chosen_reading, reading_choices
+from broadcast_server.console.reading_choice import (
+    Reading,
+    chosen_reading,
+    reading_choices,
+    reading_label,
+    stored_reading,
+)
 from broadcast_server.console.templating import STATUS_LABELS_VI, page
 from broadcast_server.models import AudioAsset, Broadcast, BulletinKind, BulletinStatus
 from broadcast_server.services.bulletins import (
@@ -294,10 +300,7 @@ def _bulletin_page(request, session, principal, bulletin, *, status_code=200, ed
     ).all()
     editable = bulletin.kind == BulletinKind.TEXT and bulletin.status in {"draft", "returned", "edited"}
     default_voice = request.app.state.runtime.settings.tts_voice
-    stored = Reading(bulletin.voice or default_voice, bulletin.rate_wpm)
-    # The form offers what was typed (a preview) or what is stored; the page's heading says what is stored.
-    form_choices = {**reading_choices(default_voice, reading or stored)}
-    form_choices["reading_label"] = reading_choices(default_voice, stored)["reading_label"]
+    stored = stored_reading(bulletin.voice, bulletin.rate_wpm, default_voice)
     return page(
         request,
         "bulletin.html",
@@ -312,7 +315,9 @@ def _bulletin_page(request, session, principal, bulletin, *, status_code=200, ed
         edit_title=edit[0] if edit else bulletin.title,
         edit_text=edit[1] if edit else bulletin.text,
         editing=edit is not None,
-        **form_choices,
+        # The form offers what was typed (a preview) or what is stored; the page's heading says what is stored.
+        **reading_choices(default_voice, reading or stored),
+        reading_label=reading_label(stored),
         can_review=principal.can(Action.APPROVE_BULLETIN) and bulletin.status == BulletinStatus.SUBMITTED,
         can_play=principal.can(Action.BROADCAST) and bulletin.status == BulletinStatus.APPROVED,
         can_schedule=principal.can(Action.SCHEDULE)
@@ -355,7 +360,7 @@ def edit(
     if voice or speed:
         reading = chosen_reading(voice or bulletin.voice or "", speed, default_voice, kept_voice=bulletin.voice)
     if action == "preview":  # listen before saving: nothing is stored
-        heard = reading or Reading(bulletin.voice or default_voice, bulletin.rate_wpm)
+        heard = reading or stored_reading(bulletin.voice, bulletin.rate_wpm, default_voice)
         if not text.strip():
             return _bulletin_page(
                 request, session, principal, bulletin, status_code=422, edit=(title, text), reading=heard,

@@ -11,7 +11,7 @@ from broadcast_server.accounts.principal import Action, Principal
 from broadcast_server.api.auth import client_ip
 from broadcast_server.api.deps import RuntimeDep, SessionDep
 from broadcast_server.api.schemas import RowId
-from broadcast_server.cap.feed_state import feed_views
+from broadcast_server.cap.feed_state import configured_feed_views
 from broadcast_server.cap.service import recent_alerts
 from broadcast_server.console.access import FormProblem, PageForbidden, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
@@ -58,17 +58,11 @@ def _form_page(request, session, principal, *, status_code=200, reading=None, **
         bulletins=_emergency_bulletins(session, principal),
         choices=target_choices(session, principal),
         cap_alerts=recent_alerts(session, limit=RECENT_CAP_ALERTS),  # public warnings: not limited by area
-        cap_feeds=configured_feeds(session, runtime),
+        cap_feeds=configured_feed_views(session, runtime.settings, runtime.clock.now()),
         cap_feed_interval_s=round(runtime.settings.cap_feed_interval_s),
         **reading_choices(runtime.settings.tts_voice, reading),
         **{**defaults, **values},
     )
-
-
-def configured_feeds(session, runtime):
-    """The CAP feeds this server is configured to read, with what their last reads gave."""
-    settings = runtime.settings
-    return feed_views(session, settings.cap_feed_urls, runtime.clock.now(), settings.cap_feed_interval_s)
 
 
 @router.get("/emergency")

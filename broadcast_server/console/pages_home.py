@@ -11,10 +11,9 @@ from sqlmodel import select
 from broadcast_server.accounts.principal import Action
 from broadcast_server.accounts.scope import visible_cluster_ids
 from broadcast_server.api.deps import RuntimeDep, SessionDep
-from broadcast_server.cap.feed_state import FeedHealth
+from broadcast_server.cap.feed_state import FeedHealth, configured_feed_views
 from broadcast_server.console.access import ConsolePrincipal
 from broadcast_server.console.bulletin_queries import count_in_scope
-from broadcast_server.console.pages_emergency import configured_feeds
 from broadcast_server.console.templating import page
 from broadcast_server.console.upcoming import airings
 from broadcast_server.models import Cluster, ClusterState
@@ -32,7 +31,7 @@ def home(request: Request, session: SessionDep, runtime: RuntimeDep, principal: 
     offline = sum(1 for _, online in rows if not online)
     waiting = count_in_scope(session, principal, ["submitted"]) if principal.can(Action.APPROVE_BULLETIN) else None
     mine = count_in_scope(session, principal, ["draft", "returned"]) if principal.can(Action.DRAFT_BULLETIN) else None
-    feeds = configured_feeds(session, runtime) if principal.can(Action.EMERGENCY) else []
+    feeds = configured_feed_views(session, runtime.settings, now) if principal.can(Action.EMERGENCY) else []
     upcoming = airings(session, runtime.settings.public_url, now, now + timedelta(hours=24), clusters)
     return page(
         request,

@@ -32,25 +32,39 @@ def speed_key(rate_wpm: int | None) -> str:
     return str(rate_wpm)
 
 
-def reading_choices(default_voice: str, chosen: Reading | None = None) -> dict[str, object]:
-    """Template values: the voices and speeds to offer, which are selected, and the choice in words."""
+def stored_reading(voice: str | None, rate_wpm: int | None, default_voice: str) -> Reading:
+    """How a bulletin is read: its own voice, or the server's default for one made before voices were kept."""
+    return Reading(voice or default_voice, rate_wpm)
+
+
+def _voice_options(chosen: Reading) -> list[tuple[str, str]]:
     _, voices = tts_voices()
-    chosen = chosen or Reading(default_voice, None)
-    voice_options = [(v, label[:1].upper() + label[1:]) for v, label in voices.items()]
+    options = [(v, label[:1].upper() + label[1:]) for v, label in voices.items()]
     if chosen.voice not in voices:  # a voice this engine does not have (the engine was changed): keep it shown
-        voice_options.append((chosen.voice, chosen.voice))
+        options.append((chosen.voice, chosen.voice))
+    return options
+
+
+def reading_choices(default_voice: str, chosen: Reading | None = None) -> dict[str, object]:
+    """Template values: the voices and speeds to offer, and which are selected."""
+    chosen = chosen or Reading(default_voice, None)
     speed_options = [(key, SPEED_LABELS_VI[key].format(wpm=wpm)) for key, wpm in READING_SPEEDS.items()]
-    if speed_key(chosen.rate_wpm) not in READING_SPEEDS:
-        speed_options.append((str(chosen.rate_wpm), f"{chosen.rate_wpm} từ/phút"))
     key = speed_key(chosen.rate_wpm)
-    voice_label = dict(voice_options)[chosen.voice]
+    if key not in READING_SPEEDS:
+        speed_options.append((key, f"{chosen.rate_wpm} từ/phút"))
     return {
-        "reading_label": f"{voice_label}, {SPEED_WORDS_VI.get(key, f'đọc {chosen.rate_wpm} từ/phút')}",
-        "voice_options": voice_options,
+        "voice_options": _voice_options(chosen),
         "speed_options": speed_options,
         "voice_value": chosen.voice,
         "speed_value": key,
     }
+
+
+def reading_label(reading: Reading) -> str:
+    """The reading in words, e.g. "Giọng nam miền Nam, đọc chậm"."""
+    key = speed_key(reading.rate_wpm)
+    voice = dict(_voice_options(reading))[reading.voice]
+    return f"{voice}, {SPEED_WORDS_VI.get(key, f'đọc {reading.rate_wpm} từ/phút')}"
 
 
 def chosen_reading(voice: str, speed: str, default_voice: str, kept_voice: str | None = None) -> Reading:
