@@ -464,8 +464,10 @@ class FleetSimulation:
             "plays_completed": len(played),
             "plays_interrupted": sum(1 for r in records if not r.completed),
             "clusters_played": len(played_clusters),
-            # A played file whose bytes do not hash to the name the cache gave it: must stay 0.
-            "played_bad_hash": sum(1 for r in records if r.file != f"{r.sha256}.audio"),
+            # A played file whose bytes do not hash to the name the cache gave it: must stay 0. A relayed
+            # stream has no file and no hash (its record names the stream's address).
+            "played_bad_hash": sum(1 for r in records if r.sha256 and r.file != f"{r.sha256}.audio"),
+            "plays_relayed": sum(1 for r in records if not r.sha256),
             "reports": dict(sorted(Counter(r["status"] for r in reports).items())),
             "reports_total": len(reports),
             "reports_unsent": sum(len(c.agent.outbox) for c in self.clusters.values() if c.online),

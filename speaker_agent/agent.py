@@ -15,6 +15,8 @@ Late and missed, the policy for a cluster that was cut off or powered down:
 - A `play` whose `expires_at` has passed when it arrives (queued by the broker, resumed from disk) or
   when it could start is never played: it is reported `missed`, with the reason.
 - Any other command that arrives expired is `rejected`.
+- A live relay (`play.stream`) has a window, [due time, due time + `duration_s`]: a cluster free for it
+  late relays what is left of the window (`late_s` as above), one free only after the window is `missed`.
 
 Each connection attempt uses a fresh paho client: paho never resends a message of a dead connection
 behind the agent's back, and the outbox alone resends unacknowledged reports, once per connect.
@@ -48,7 +50,7 @@ from speaker_agent.config import AgentConfig
 from speaker_agent.downloader import Downloader, DownloadError, HttpClient
 from speaker_agent.mqtt_loop import AsyncioPahoDriver, secure_agent_client
 from speaker_agent.outbox import Outbox
-from speaker_agent.player import Player, PlayerError, PlayOutcome
+from speaker_agent.player import Player, PlayerError, PlayOutcome, StreamError
 from speaker_agent.playout.plan import AudioRef
 from speaker_agent.playout.runner import Preempted, ScheduleRunner
 from speaker_agent.playout.store import ScheduleStore, entry_from_message
@@ -64,6 +66,12 @@ RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 60.0
 CONNACK_WAIT_S = 10.0
 PRIORITY_RANK = {"emergency": 0, "priority": 1, "normal": 2}
+# A live relay that drops reconnects after 1, 2, 4 ... seconds (at most 30), the wait starting again at 1 s
+# after a connection that stayed up a minute; it does not reconnect for less than a second of window.
+RELAY_RETRY_MIN_S = 1.0
+RELAY_RETRY_MAX_S = 30.0
+RELAY_STABLE_S = 60.0
+RELAY_MIN_S = 1.0
 
 
 class Speaker:
@@ -632,7 +640,11 @@ class Agent:
 
     def _needed_files(self) -> frozenset[str]:
         """Audio that pending commands or the schedule window will play: never evicted from the cache."""
-        pending = {c["play"]["audio"]["sha256"] for c in self.state.pending.values() if isinstance(c.get("play"), dict)}
+        pending = {
+            c["play"]["audio"]["sha256"]
+            for c in self.state.pending.values()
+            if isinstance(c.get("play"), dict) and "audio" in c["play"]  # a live relay has no file
+        }
         scheduled = {item.audio.sha256 for entry in self.schedule.entries for item in entry.items}
         return frozenset(pending | scheduled)
 
@@ -731,9 +743,17 @@ class Agent:
             self._finish(command["id"], "failed", broadcast_id=_broadcast_of(command), reason=self.last_error)
 
     async def _play(self, command: dict[str, Any]) -> None:
-        """Fetch, then play once, or `repeat.times` times `repeat.interval_s` apart (an alert repeated)."""
+        """Fetch, then play once, or `repeat.times` times `repeat.interval_s` apart (an alert repeated);
+        a live stream is relayed once over its window instead (`play.repeat` does not apply to it)."""
         play = command["play"]
         command_id, broadcast_id = command["id"], play["broadcast_id"]
+        if "stream" in play:
+            due = parse_time(play["start_at"]) if play.get("start_at") else parse_time(command["issued_at"])
+            wait = (due - self.clock.now()).total_seconds()
+            if wait > 0:
+                await self.clock.sleep(wait)  # a stop meanwhile is reported by _execute: stopped before it played
+            await self._relay(command, due)
+            return
         audio = play["audio"]
         urgent = play["priority"] == "emergency"
         try:
@@ -847,6 +867,116 @@ class Agent:
             return True
         self._finish(command_id, "played", **fields)
         return False
+
+    async def _relay(self, command: dict[str, Any], due: datetime) -> None:
+        """Relay a live stream under the speaker lock for what is left of its window [due, due + duration_s],
+        reconnecting after each drop; reports the seconds really relayed."""
+        play = command["play"]
+        command_id, broadcast_id = command["id"], play["broadcast_id"]
+        url, length = play["stream"]["url"], float(play["stream"]["duration_s"])
+        window_end = due + timedelta(seconds=length)
+        await self._speaker.acquire(play["priority"])
+        first: datetime | None = None  # first sound
+        attempt: datetime | None = None  # when the connection now open was opened
+        played, drops, last_error = 0.0, 0, ""
+        try:
+            now = self.clock.now()
+            if window_end <= now:
+                reason = f"relay window ended at {isoformat(window_end)}"
+                self._finish(command_id, "missed", broadcast_id=broadcast_id, reason=reason)
+                return
+            if parse_time(command["expires_at"]) <= now:
+                self._finish(command_id, "missed", broadcast_id=broadcast_id, reason="expired before it could play")
+                return
+            if self.state.amplifier_off:
+                self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=HELD_OFF)
+                return
+            self.playing = broadcast_id
+            if play.get("volume") is not None:  # forced for this broadcast, as for a file
+                _set_player_volume(self.player, int(play["volume"]))
+            backoff = RELAY_RETRY_MIN_S
+            while True:
+                # Never more than the window's length in all: a simulated player may run faster than the clock.
+                remaining = min((window_end - self.clock.now()).total_seconds(), length - played)
+                if remaining <= 0:
+                    break
+                attempt = self.clock.now()
+                try:
+                    outcome = await self.player.play_stream(url, remaining, label=broadcast_id)
+                except StreamError as exc:
+                    if exc.played_s > 0 and first is None:
+                        first = attempt
+                    attempt = None
+                    played += exc.played_s
+                    drops += 1
+                    last_error = str(exc)
+                    log.info("%s: relay of %s: %s", self.cluster_id, broadcast_id, last_error)
+                    if exc.played_s >= RELAY_STABLE_S:
+                        backoff = RELAY_RETRY_MIN_S
+                    if (window_end - self.clock.now()).total_seconds() - backoff < RELAY_MIN_S:
+                        break  # the window would be over before the next attempt
+                    await self.clock.sleep(backoff)
+                    backoff = min(backoff * 2, RELAY_RETRY_MAX_S)
+                    continue
+                attempt = None
+                played += outcome.played_s
+                first = first or outcome.started_at
+                break
+        except asyncio.CancelledError:
+            if self._stopping:
+                raise
+            # Preempted by an emergency or a stop: as for a file, report it and carry on with the next command.
+            ended = self.clock.now()
+            if attempt is not None:
+                played += max(0.0, (ended - attempt).total_seconds())
+                first = first or attempt
+            self._finish(
+                command_id,
+                "stopped",
+                broadcast_id=broadcast_id,
+                started_at=isoformat(first) if first else None,
+                ended_at=isoformat(ended) if first else None,
+                played_s=round(played, 3),
+                late_s=_late(first, due) if first else None,
+                reason="interrupted",
+            )
+            _uncancel()
+            return
+        except PlayerError as exc:  # not the stream's fault (amplifier, no player): retrying will not help
+            self.last_error = str(exc)[:500]
+            self._finish(
+                command_id,
+                "failed",
+                broadcast_id=broadcast_id,
+                played_s=round(played, 3) if first else None,
+                reason=str(exc)[:500],
+            )
+            self._send_heartbeat()
+            return
+        finally:
+            if play.get("volume") is not None:
+                _set_player_volume(self.player, self.volume)  # back to the cluster's own level
+            self.playing = None
+            self._speaker.release()
+        if first is None:
+            self.last_error = f"stream unreachable: {last_error}"[:500]
+            self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=self.last_error)
+            return
+        fields: dict[str, Any] = {}
+        if drops:
+            times = "1 time" if drops == 1 else f"{drops} times"
+            reason = f"stream dropped {times}; relayed {played:.0f} of {length:.0f} s; last: {last_error}"
+            fields["reason"] = reason[:500]
+        self._finish(
+            command_id,
+            "played",
+            broadcast_id=broadcast_id,
+            started_at=isoformat(first),
+            ended_at=isoformat(self.clock.now()),
+            played_s=round(played, 3),
+            late_s=_late(first, due),
+            **fields,
+        )
 
 
 def _is_final(report: dict[str, Any]) -> bool:

@@ -18,41 +18,10 @@ from speaker_agent import Agent
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
 
+from .broker_observer import BROKER, Observer, wait_for
 from .conftest import flip_a_byte, unsigned_config
 
 pytestmark = pytest.mark.broker
-
-BROKER = ("127.0.0.1", 1883)
-
-
-class Observer:
-    """A plain paho client (thread loop) that records every message under a topic root."""
-
-    def __init__(self, topic_root: str) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"obs-{uuid.uuid4().hex[:8]}")
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, m.retain))
-        self.client.connect(*BROKER)
-        self.client.subscribe(f"{topic_root}/#", qos=1)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
-
-    def of(self, channel: Channel) -> list[dict]:
-        return [json.loads(p) for t, p, _ in self.messages if t.endswith("/" + channel.value)]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-async def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def play_command(url: str, sha: str, size: int, *, expires_in: float = 60, broadcast_id: str = "b1") -> dict:

@@ -3,61 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_contract import Channel, Topics
+from mqtt_contract import Channel
 from speaker_agent import Agent
 from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
 from speaker_agent.state import AgentState
 
+from .broker_observer import Observer, wait_for
 from .conftest import unsigned_config
 
 pytestmark = pytest.mark.broker
-
-BROKER = ("127.0.0.1", 1883)
-
-
-class Observer:
-    """A plain paho client (thread loop) that records every message under a topic root."""
-
-    def __init__(self, topic_root: str) -> None:
-        self.topics = Topics(topic_root)
-        self.messages: list[tuple[str, bytes]] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"obs-{uuid.uuid4().hex[:8]}")
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
-        self.client.connect(*BROKER)
-        self.client.subscribe(f"{topic_root}/#", qos=1)
-        self.client.loop_start()
-
-    def send(self, cluster_id: str, command: dict | bytes) -> None:
-        payload = command if isinstance(command, bytes) else json.dumps(command).encode()
-        self.client.publish(self.topics.for_cluster(cluster_id, Channel.COMMAND), payload, qos=1).wait_for_publish(5)
-
-    def of(self, channel: Channel) -> list[dict]:
-        return [json.loads(p) for t, p in self.messages if t.endswith("/" + channel.value) and p]
-
-    def report_for(self, command_id: str) -> dict | None:
-        return next((r for r in self.of(Channel.REPORT) if r["command_id"] == command_id), None)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-async def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def command(kind: str, **fields) -> dict:

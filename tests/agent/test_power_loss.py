@@ -30,43 +30,13 @@ from speaker_agent.clock import SystemClock, isoformat
 from speaker_agent.player import SimulatedPlayer
 from speaker_agent.state import AgentState
 
+from .broker_observer import BROKER, Observer, wait_for
 from .conftest import unsigned_config
 
 pytestmark = pytest.mark.broker
 
-BROKER = ("127.0.0.1", 1883)
 CLUSTER = "c-power"
 SIZE = 160_000
-
-
-class Observer:
-    """A plain paho client (thread loop) recording every message under a topic root."""
-
-    def __init__(self, topic_root: str) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"obs-{uuid.uuid4().hex[:8]}")
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
-        self.client.connect(*BROKER)
-        self.client.subscribe(f"{topic_root}/#", qos=1)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
-
-    def of(self, channel: Channel) -> list[dict]:
-        return [json.loads(p) for t, p in self.messages if t.endswith("/" + channel.value) and p]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-async def wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def assert_cache_clean(agent: Agent) -> None:
