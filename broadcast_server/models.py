@@ -48,6 +48,7 @@ ERROR_LENGTH = 500  # the contract's limit for reasons and errors
 class BulletinKind(StrEnum):
     TEXT = "text"  # read out by text-to-speech
     AUDIO = "audio"  # an uploaded recording
+    RELAY = "relay"  # a live stream relayed for a while (tiếp sóng): no audio file, a stream address
 
 
 class Priority(StrEnum):
@@ -181,10 +182,13 @@ class Bulletin(SQLModel, table=True):
     # before 0011 (the server's BCAST_TTS_VOICE), or a recording; NULL rate: the engine's own speed.
     voice: str | None = Field(default=None, sa_type=String(40))
     rate_wpm: int | None = None
+    # Added in 0012 for kind 'relay' (tiếp sóng): the live stream's address and how long to relay it.
+    stream_url: str | None = Field(default=None, sa_type=String(2000))
+    relay_duration_s: int | None = None
 
 
 class Broadcast(SQLModel, table=True):
-    """One dispatch of a bulletin's audio to a target set of units and clusters."""
+    """One dispatch of a bulletin's audio (or, for a relay, its live stream) to a target set of units and clusters."""
 
     __tablename__ = "broadcast"
     __table_args__ = (
@@ -195,7 +199,8 @@ class Broadcast(SQLModel, table=True):
 
     id: str = _id_column(primary_key=True, default_factory=_new_id)
     bulletin_id: str = _id_column(foreign_key="bulletin.id", index=True)
-    audio_asset_id: str = _id_column(foreign_key="audio_asset.id", index=True)
+    # NULL for a relay (0012): what it plays is the bulletin's stream, not a file.
+    audio_asset_id: str | None = _id_column(default=None, foreign_key="audio_asset.id", index=True)
     priority: str = Field(default=Priority.NORMAL.value, sa_type=String(16))
     # {"unit_ids": [...], "cluster_ids": [...]} as the operator chose it; deliveries hold the expansion.
     target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -206,6 +211,8 @@ class Broadcast(SQLModel, table=True):
     repeat_times: int = 1
     repeat_interval_s: int = 0
     volume: int | None = None
+    # 0012: when clusters start it (a relay of the 18:00 news set up in the afternoon); NULL: at once.
+    start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Delivery(SQLModel, table=True):

@@ -42,6 +42,7 @@ def _out(session, broadcast: Broadcast) -> BroadcastOut:
         status=broadcast.status,
         created_at=broadcast.created_at,
         expires_at=broadcast.expires_at,
+        start_at=broadcast.start_at,
         targeted=sum(counts.values()),
         states=counts,
     )
@@ -73,6 +74,7 @@ def create(
             ip=client_ip(request),
             repeat=Repeat(body.repeat_times, (body.repeat_interval_min or 0) * 60),
             volume=body.volume,
+            start_at=body.start_at,
         )
     except (DispatchError, UnknownTarget) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -1,5 +1,5 @@
-"""/api/v1/bulletins: create a text bulletin (speech is synthesised at once) or upload a recording, edit a
-text, and the approval steps.
+"""/api/v1/bulletins: create a text bulletin (speech is synthesised at once), upload a recording or make a
+live relay (a stream address and a length), edit a text or a relay, and the approval steps.
 
 Drafts go draft → submitted → approved, or submitted → returned (with a comment) → edited → submitted.
 Everything is scoped to the bulletin's owner unit: another commune's bulletin answers 403.
@@ -23,12 +23,13 @@ from broadcast_server.api.schemas import (
     BulletinEdit,
     BulletinOut,
     BulletinReturn,
+    RelayCreate,
     RowId,
     VoiceOut,
     VoicesOut,
 )
 from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM
-from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus
+from broadcast_server.models import AudioAsset, Bulletin, BulletinKind, BulletinStatus
 from broadcast_server.services.bulletins import (
     KEEP,
     BulletinError,
@@ -43,6 +44,7 @@ from broadcast_server.services.bulletins import (
     tts_voices,
 )
 from broadcast_server.services.recordings import RECORDING_SUFFIXES, UploadTooLarge, create_audio_bulletin, save_upload
+from broadcast_server.services.relays import create_relay_bulletin, edit_relay_bulletin
 
 router = APIRouter(prefix="/bulletins", tags=["bulletins"])
 Drafter = Annotated[Principal, Depends(require(Action.DRAFT_BULLETIN))]
@@ -51,7 +53,8 @@ Approver = Annotated[Principal, Depends(require(Action.APPROVE_BULLETIN))]
 
 def _out(session, bulletin: Bulletin) -> BulletinOut:
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
-    return BulletinOut(**bulletin.model_dump(), duration_s=asset.duration_s if asset else None)
+    duration_s = asset.duration_s if asset else bulletin.relay_duration_s
+    return BulletinOut(**bulletin.model_dump(), duration_s=duration_s)
 
 
 def _http(exc: BulletinError) -> HTTPException:
@@ -143,6 +146,28 @@ def upload_recording(
     return _out(session, bulletin)
 
 
+@router.post("/relays", status_code=status.HTTP_201_CREATED, response_model=BulletinOut)
+def create_relay(body: RelayCreate, session: SessionDep, principal: Drafter, request: Request) -> BulletinOut:
+    """A draft live relay (tiếp sóng): clusters play the stream for `duration_s` when it is broadcast.
+
+    Nothing is fetched from the stream here; it is approved like any other bulletin."""
+    try:
+        bulletin = create_relay_bulletin(
+            session,
+            title=body.title,
+            stream_url=body.stream_url,
+            duration_s=body.duration_s,
+            category=(body.category or "").strip() or None,
+            priority=body.priority.value,
+            principal=principal,
+            owner_unit_id=body.owner_unit_id,
+            ip=client_ip(request),
+        )
+    except BulletinError as exc:
+        raise _http(exc) from None
+    return _out(session, bulletin)
+
+
 @router.get("/voices", response_model=VoicesOut)
 def voices(runtime: RuntimeDep, principal: PrincipalDep) -> VoicesOut:
     """How a text may be read out: the TTS engine's voices (`voice`) and the reading speeds allowed (`rate_wpm`)."""
@@ -168,8 +193,28 @@ def read(bulletin_id: str, session: SessionDep, principal: PrincipalDep) -> Bull
 def edit(
     bulletin_id: str, body: BulletinEdit, session: SessionDep, runtime: RuntimeDep, principal: Drafter, request: Request
 ) -> BulletinOut:
-    """Change a draft or a returned bulletin (a returned one becomes 'edited'; submit it again)."""
+    """Change a draft or a returned bulletin (a returned one becomes 'edited'; submit it again).
+
+    A text takes title, text, category, voice and rate_wpm; a relay title, category, stream_url and duration_s."""
     try:
+        if get_bulletin(session, bulletin_id, principal).kind == BulletinKind.RELAY:  # 404/403 before anything else
+            wrong = sorted({"text", "voice", "rate_wpm"} & body.model_fields_set)
+            if wrong:
+                raise BulletinError(f"a live relay has no {', '.join(wrong)}")
+            bulletin = edit_relay_bulletin(
+                session,
+                bulletin_id,
+                principal,
+                title=body.title,
+                stream_url=body.stream_url,
+                duration_s=body.duration_s,
+                category=body.category,
+                ip=client_ip(request),
+            )
+            return _out(session, bulletin)
+        wrong = sorted({"stream_url", "duration_s"} & body.model_fields_set)
+        if wrong:
+            raise BulletinError(f"only a live relay has {', '.join(wrong)}")
         bulletin = edit_text_bulletin(
             session,
             runtime.settings.audio_dir,

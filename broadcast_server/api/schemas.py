@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from broadcast_server.accounts.principal import Role
 from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM
+from broadcast_server.domain.relay import MAX_RELAY_S, MAX_STREAM_URL_LENGTH, MIN_RELAY_S
 from broadcast_server.models import Priority
 
 # A key of a database row as a request may name it: the databases hold signed 64-bit integers, and a larger
@@ -39,6 +40,22 @@ class BulletinCreate(BaseModel):
     )
 
 
+class RelayCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=300, examples=["Tiếp sóng chương trình thời sự VOV1"])
+    stream_url: str = Field(
+        min_length=8,
+        max_length=MAX_STREAM_URL_LENGTH,
+        examples=["https://stream.example.vn/vov1.mp3"],
+        description="http(s) address of the live stream (Icecast/Shoutcast MP3 or AAC, or HLS); no password in it.",
+    )
+    duration_s: int = Field(ge=MIN_RELAY_S, le=MAX_RELAY_S, description="How long clusters relay it (1 min to 4 h).")
+    category: str | None = Field(default=None, max_length=200)
+    priority: Priority = Priority.NORMAL
+    owner_unit_id: RowId | None = Field(
+        default=None, description="Unit the bulletin belongs to (default: the caller's own unit); must be in scope."
+    )
+
+
 class BulletinEdit(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     text: str | None = Field(default=None, min_length=1, max_length=20_000)
@@ -50,6 +67,10 @@ class BulletinEdit(BaseModel):
         le=MAX_RATE_WPM,
         description="Words a minute; left out: the bulletin's own; null: the engine's own speed.",
     )
+    stream_url: str | None = Field(
+        default=None, min_length=8, max_length=MAX_STREAM_URL_LENGTH, description="A relay's stream address."
+    )
+    duration_s: int | None = Field(default=None, ge=MIN_RELAY_S, le=MAX_RELAY_S, description="A relay's length.")
 
 
 class BulletinReturn(BaseModel):
@@ -74,6 +95,8 @@ class BulletinOut(BaseModel):
     review_comment: str | None = None
     voice: str | None = None
     rate_wpm: int | None = None
+    stream_url: str | None = Field(default=None, description="A live relay's stream address (kind 'relay').")
+    relay_duration_s: int | None = None
 
 
 class VoiceOut(BaseModel):
@@ -110,6 +133,12 @@ class BroadcastCreate(BaseModel):
     volume: int | None = Field(
         default=None, ge=0, le=100, description="Output level forced while it plays; the cluster's own after."
     )
+    start_at: datetime | None = Field(
+        default=None,
+        examples=["2026-12-08T18:00:00+07:00"],
+        description="When clusters start it (with a time zone offset; at most 7 days ahead); default: at once. "
+        "Clusters hold the command until then, network or not; ttl_s counts from this time.",
+    )
 
     @model_validator(mode="after")
     def _interval_with_repeats(self) -> BroadcastCreate:
@@ -133,6 +162,7 @@ class BroadcastOut(BaseModel):
     status: str
     created_at: datetime
     expires_at: datetime
+    start_at: datetime | None = None
     targeted: int
     states: dict[str, int]
 

@@ -27,7 +27,7 @@ from broadcast_server.models import (
     TargetGroup,
 )
 from broadcast_server.scheduling.catalog import audio_url, load_resolved_slots
-from broadcast_server.scheduling.problems import Problem
+from broadcast_server.scheduling.problems import RELAY_NOT_SCHEDULED, Problem
 from broadcast_server.scheduling.schedule_file import ItemSpec, ScheduleFileError, ScheduleSpec
 from broadcast_server.scheduling.targets import resolve, unit_paths
 from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
@@ -189,6 +189,8 @@ def _named_bulletin(session: Session, bulletin_id: str, where: str) -> tuple[Bul
             "tin khẩn cấp không xếp lịch: phát ngay bằng lệnh khẩn cấp",
             "an emergency bulletin is not scheduled: send it as an emergency broadcast",
         )
+    if bulletin.kind == BulletinKind.RELAY:
+        return Problem(where, *RELAY_NOT_SCHEDULED)
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
     if asset is None:
         return Problem(where, f"bản tin {bulletin_id!r} chưa có âm thanh", f"bulletin {bulletin_id!r} has no audio")

@@ -16,9 +16,18 @@ from broadcast_server.accounts.principal import Principal
 from broadcast_server.accounts.scope import OutOfScope, common_unit, target_outside_scope, unit_in_scope
 from broadcast_server.audit.log import record
 from broadcast_server.db.types import utcnow
-from broadcast_server.models import AudioAsset, Bulletin, BulletinStatus, Priority, Programme, ProgrammeItem, Slot
+from broadcast_server.models import (
+    AudioAsset,
+    Bulletin,
+    BulletinKind,
+    BulletinStatus,
+    Priority,
+    Programme,
+    ProgrammeItem,
+    Slot,
+)
 from broadcast_server.scheduling.apply import ConflictNotice, RenderedItem, schedule_conflicts
-from broadcast_server.scheduling.problems import Problem
+from broadcast_server.scheduling.problems import RELAY_NOT_SCHEDULED, Problem
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
 from broadcast_server.scheduling.schedule_file import ItemSpec, ProgrammeSpec, ScheduleSpec, SlotSpec, TargetSpec
 from broadcast_server.scheduling.slot_words import DAY_CODES
@@ -84,6 +93,8 @@ def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple
                 "an emergency bulletin is not scheduled: send it as an emergency broadcast",
             )
         )
+    elif bulletin.kind == BulletinKind.RELAY:
+        problems.append(Problem("", *RELAY_NOT_SCHEDULED))
     elif asset is None:
         problems.append(Problem("", "bản tin chưa có âm thanh", "bulletin has no audio yet"))
     unknown = [d for d in request.weekdays if d not in WEEKDAYS]

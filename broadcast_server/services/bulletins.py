@@ -193,16 +193,16 @@ def add_new_bulletin(
     """Store a new draft (text or audio) and audit it; an emergency from a role allowed to skips the queue."""
     session.add(bulletin)
     session.flush()
-    _audit(session, bulletin, principal, "create", ip=ip, priority=bulletin.priority)
+    audit_step(session, bulletin, principal, "create", ip=ip, priority=bulletin.priority)
     if principal is not None and bulletin.priority == Priority.EMERGENCY and principal.can(Action.EMERGENCY):
         _review(bulletin, principal, BulletinStatus.APPROVED, None)
         session.add(bulletin)
-        _audit(session, bulletin, principal, "emergency_skip_queue", ip=ip)
+        audit_step(session, bulletin, principal, "emergency_skip_queue", ip=ip)
     session.flush()
     return bulletin
 
 
-def _audit(
+def audit_step(
     session: Session, bulletin: Bulletin, principal: Principal | None, step: str, *, ip: str | None, **detail
 ) -> None:
     """One audit entry for a step of a bulletin, filed under its owner unit."""
@@ -235,7 +235,7 @@ def get_bulletin(session: Session, bulletin_id: str, principal: Principal | None
     return bulletin
 
 
-def _for_step(session: Session, bulletin_id: str, principal: Principal | None, action: Action) -> Bulletin:
+def bulletin_for_step(session: Session, bulletin_id: str, principal: Principal | None, action: Action) -> Bulletin:
     ensure_can(principal, action)
     return get_bulletin(session, bulletin_id, principal)
 
@@ -260,10 +260,12 @@ def edit_text_bulletin(
     The speech is made again when the text, the voice or the reading speed changes. `voice` None and
     `rate_wpm` KEEP leave the bulletin's own (`default_voice` for a bulletin made before voices were kept).
     """
-    bulletin = _for_step(session, bulletin_id, principal, Action.DRAFT_BULLETIN)
+    bulletin = bulletin_for_step(session, bulletin_id, principal, Action.DRAFT_BULLETIN)
     editable = {BulletinStatus.DRAFT, BulletinStatus.RETURNED, BulletinStatus.EDITED}
     if bulletin.status not in editable:
         raise BulletinStateError(f"bulletin {bulletin_id!r} is {bulletin.status}; only drafts and returned ones change")
+    if bulletin.kind == BulletinKind.RELAY:
+        raise BulletinError(f"bulletin {bulletin_id!r} is a live relay; change its stream address or length instead")
     if bulletin.kind != BulletinKind.TEXT:
         raise BulletinError(f"bulletin {bulletin_id!r} is a recording; upload a new one instead")
     if title is not None:
@@ -286,7 +288,7 @@ def edit_text_bulletin(
     if bulletin.status == BulletinStatus.RETURNED:
         bulletin.status = BulletinStatus.EDITED.value
     session.add(bulletin)
-    _audit(session, bulletin, principal, "edit", ip=ip)
+    audit_step(session, bulletin, principal, "edit", ip=ip)
     return bulletin
 
 
@@ -294,12 +296,12 @@ def submit_bulletin(
     session: Session, bulletin_id: str, principal: Principal | None, *, ip: str | None = None
 ) -> Bulletin:
     """Put a draft (or an edited or returned bulletin) in the approval queue."""
-    bulletin = _for_step(session, bulletin_id, principal, Action.DRAFT_BULLETIN)
+    bulletin = bulletin_for_step(session, bulletin_id, principal, Action.DRAFT_BULLETIN)
     if bulletin.status not in {BulletinStatus.DRAFT, BulletinStatus.EDITED, BulletinStatus.RETURNED}:
         raise BulletinStateError(f"bulletin {bulletin_id!r} is {bulletin.status}; only drafts are submitted")
     bulletin.status = BulletinStatus.SUBMITTED.value
     session.add(bulletin)
-    _audit(session, bulletin, principal, "submit", ip=ip)
+    audit_step(session, bulletin, principal, "submit", ip=ip)
     return bulletin
 
 
@@ -307,14 +309,14 @@ def approve_bulletin(
     session: Session, bulletin_id: str, principal: Principal | None = None, *, ip: str | None = None
 ) -> Bulletin:
     """Approve a submitted bulletin. Without a principal (the system: demos, tests) any status is approved."""
-    bulletin = _for_step(session, bulletin_id, principal, Action.APPROVE_BULLETIN)
+    bulletin = bulletin_for_step(session, bulletin_id, principal, Action.APPROVE_BULLETIN)
     if principal is not None and bulletin.status != BulletinStatus.SUBMITTED:
         raise BulletinStateError(f"bulletin {bulletin_id!r} is {bulletin.status}; only submitted ones are approved")
     if bulletin.status == BulletinStatus.APPROVED:
         return bulletin
     _review(bulletin, principal, BulletinStatus.APPROVED, None)
     session.add(bulletin)
-    _audit(session, bulletin, principal, "approve", ip=ip)
+    audit_step(session, bulletin, principal, "approve", ip=ip)
     return bulletin
 
 
@@ -322,7 +324,7 @@ def return_bulletin(
     session: Session, bulletin_id: str, principal: Principal | None, comment: str, *, ip: str | None = None
 ) -> Bulletin:
     """Send a submitted bulletin back to its author with a comment saying what to change."""
-    bulletin = _for_step(session, bulletin_id, principal, Action.APPROVE_BULLETIN)
+    bulletin = bulletin_for_step(session, bulletin_id, principal, Action.APPROVE_BULLETIN)
     comment = comment.strip()
     if not comment:
         raise BulletinError("a returned bulletin needs a comment saying what to change")
@@ -330,5 +332,5 @@ def return_bulletin(
         raise BulletinStateError(f"bulletin {bulletin_id!r} is {bulletin.status}; only submitted ones are returned")
     _review(bulletin, principal, BulletinStatus.RETURNED, comment[:5000])
     session.add(bulletin)
-    _audit(session, bulletin, principal, "return", ip=ip, comment=comment[:5000])
+    audit_step(session, bulletin, principal, "return", ip=ip, comment=comment[:5000])
     return bulletin

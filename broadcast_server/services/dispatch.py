@@ -1,4 +1,6 @@
-"""Play now: create a broadcast with one delivery per targeted cluster, then publish one command each."""
+"""Play now: create a broadcast with one delivery per targeted cluster, then publish one command each.
+
+A broadcast plays a bulletin's audio file, or for a relay bulletin (tiếp sóng) its live stream."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, update
@@ -23,6 +25,7 @@ from broadcast_server.models import (
     Broadcast,
     BroadcastStatus,
     Bulletin,
+    BulletinKind,
     BulletinStatus,
     Cluster,
     Delivery,
@@ -32,6 +35,10 @@ from broadcast_server.services.tree_query import load_cluster_units, load_units
 from mqtt_contract.times import isoformat
 
 log = logging.getLogger(__name__)
+
+
+MAX_START_AHEAD_S = 7 * 86400  # further ahead is a schedule's job (slots, the 48-hour window)
+START_PAST_TOLERANCE_S = 60  # a form filled in at 17:59:30 for 18:00 and sent at 18:00:20 still goes, at once
 
 
 class DispatchError(ValueError):
@@ -82,8 +89,12 @@ def create_broadcast(
     ip: str | None = None,
     repeat: Repeat = Repeat(),
     volume: int | None = None,
+    start_at: datetime | None = None,
 ) -> tuple[Broadcast, list[PlannedDelivery]]:
     """Validate and store a broadcast and its deliveries (state queued); nothing is sent yet; audit it.
+
+    `start_at` (aware, at most MAX_START_AHEAD_S ahead) has the clusters start it then instead of at once;
+    they hold the command until that time, network or not. Clusters may still start it `ttl_s` after.
 
     With a principal, its role must allow broadcasting and the bulletin and every target must lie in its
     scope (`OutOfScope` names the first unit that does not). None is the system (demos, tests).
@@ -100,19 +111,27 @@ def create_broadcast(
             raise OutOfScope(refusal)
     if bulletin.status != BulletinStatus.APPROVED:
         raise DispatchError(f"bulletin {bulletin_id!r} is {bulletin.status}, not approved")
-    if bulletin.audio_asset_id is None:
+    relay = bulletin.kind == BulletinKind.RELAY
+    if relay and not (bulletin.stream_url and bulletin.relay_duration_s):
+        raise DispatchError(f"relay bulletin {bulletin_id!r} has no stream address or length")
+    if not relay and bulletin.audio_asset_id is None:
         raise DispatchError(f"bulletin {bulletin_id!r} has no audio")
     if volume is not None and not 0 <= volume <= 100:
         raise DispatchError(f"volume must be within 0..100, not {volume}")
     cluster_ids = resolve_target(load_units(session), load_cluster_units(session), target.unit_ids, target.cluster_ids)
     now = now or utcnow()
+    start_at = _checked_start(start_at, now)
+    if relay:
+        # A cluster back online during the relay still joins it for what is left: the command lives as long.
+        ttl_s = max(ttl_s, int(bulletin.relay_duration_s or 0))
     broadcast = Broadcast(
         bulletin_id=bulletin.id,
-        audio_asset_id=bulletin.audio_asset_id,
+        audio_asset_id=None if relay else bulletin.audio_asset_id,
         priority=bulletin.priority,
         target={"unit_ids": list(target.unit_ids), "cluster_ids": list(target.cluster_ids)},
         created_at=now,
-        expires_at=now + timedelta(seconds=ttl_s),
+        expires_at=(start_at or now) + timedelta(seconds=ttl_s),
+        start_at=start_at,
         repeat_times=repeat.times,
         repeat_interval_s=repeat.interval_s if repeat.times > 1 else 0,
         volume=volume,
@@ -149,6 +168,19 @@ def create_broadcast(
     return broadcast, deliveries
 
 
+def _checked_start(start_at: datetime | None, now: datetime) -> datetime | None:
+    """The start time as stored (UTC), or None for at once; DispatchError when it is not one to use."""
+    if start_at is None:
+        return None
+    if start_at.tzinfo is None:
+        raise DispatchError("start_at needs a time zone offset, e.g. 2026-12-08T18:00:00+07:00")
+    if start_at < now - timedelta(seconds=START_PAST_TOLERANCE_S):
+        raise DispatchError(f"start_at {isoformat(start_at)} is in the past")
+    if start_at > now + timedelta(seconds=MAX_START_AHEAD_S):
+        raise DispatchError(f"start_at may be at most {MAX_START_AHEAD_S // 86400} days ahead; use a schedule instead")
+    return start_at.astimezone(UTC) if start_at > now else None  # a minute ago or now: at once
+
+
 def target_unit(session: Session, unit_ids: Iterable[int], cluster_ids: Iterable[str]) -> int | None:
     """The smallest unit holding a whole target (its units and its clusters' units): where its audit entries go."""
     cluster_units = session.exec(select(Cluster.unit_id).where(Cluster.id.in_(list(cluster_ids)))).all()  # type: ignore[attr-defined]
@@ -156,9 +188,17 @@ def target_unit(session: Session, unit_ids: Iterable[int], cluster_ids: Iterable
 
 
 def play_command(
-    broadcast: Broadcast, asset: AudioAsset, title: str, command_id: str, audio_url: str
+    broadcast: Broadcast, what: AudioAsset | Bulletin, title: str, command_id: str, audio_url: str
 ) -> dict[str, Any]:
-    """The contract v1 command that makes one cluster play a broadcast now."""
+    """The contract v1 command that makes one cluster play a broadcast now.
+
+    `what` is the audio asset it plays, or for a relay its bulletin (whose stream goes as `play.stream`)."""
+    if isinstance(what, Bulletin):
+        content: dict[str, Any] = {"stream": {"url": what.stream_url, "duration_s": what.relay_duration_s}}
+    else:
+        content = {
+            "audio": {"url": audio_url, "sha256": what.id, "size_bytes": what.size_bytes, "duration_s": what.duration_s}
+        }
     command: dict[str, Any] = {
         "v": 1,
         "id": command_id,
@@ -169,14 +209,11 @@ def play_command(
             "broadcast_id": broadcast.id,
             "priority": broadcast.priority,
             "title": title[:200],
-            "audio": {
-                "url": audio_url,
-                "sha256": asset.id,
-                "size_bytes": asset.size_bytes,
-                "duration_s": asset.duration_s,
-            },
+            **content,
         },
     }
+    if broadcast.start_at is not None:
+        command["play"]["start_at"] = isoformat(broadcast.start_at)
     if broadcast.repeat_times > 1:
         command["play"]["repeat"] = {"times": broadcast.repeat_times, "interval_s": broadcast.repeat_interval_s}
     if broadcast.volume is not None:
@@ -193,16 +230,17 @@ def send_broadcast(engine: Engine, publisher: CommandPublisher, broadcast_id: st
         broadcast = session.get(Broadcast, broadcast_id)
         if broadcast is None:
             raise DispatchError(f"broadcast {broadcast_id!r} does not exist")
-        asset = session.get(AudioAsset, broadcast.audio_asset_id)
         bulletin = session.get(Bulletin, broadcast.bulletin_id)
-        assert asset is not None and bulletin is not None
+        asset = session.get(AudioAsset, broadcast.audio_asset_id) if broadcast.audio_asset_id else None
+        assert bulletin is not None and (asset is not None or bulletin.kind == BulletinKind.RELAY)
         queued = session.exec(
             select(Delivery.cluster_id, Delivery.command_id).where(
                 Delivery.broadcast_id == broadcast_id, Delivery.state == DeliveryState.QUEUED
             )
         ).all()
-    url = f"{public_url.rstrip('/')}/api/v1/audio/{asset.id}"
-    commands = [(cluster_id, play_command(broadcast, asset, bulletin.title, cmd, url)) for cluster_id, cmd in queued]
+    what: AudioAsset | Bulletin = asset if asset is not None else bulletin
+    url = f"{public_url.rstrip('/')}/api/v1/audio/{asset.id}" if asset is not None else ""
+    commands = [(cluster_id, play_command(broadcast, what, bulletin.title, cmd, url)) for cluster_id, cmd in queued]
     acknowledged = publisher.publish_commands(commands)
     now = utcnow()
     with session_scope(engine) as session:

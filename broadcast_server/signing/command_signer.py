@@ -79,7 +79,7 @@ def with_audio_tokens(command: dict[str, Any], secret: bytes, expires: int) -> d
         return {**audio, "url": urls[key]}
 
     result = dict(command)
-    if isinstance(command.get("play"), dict):
+    if isinstance(command.get("play"), dict) and "audio" in command["play"]:  # a relay's stream is not ours
         result["play"] = {**command["play"], "audio": authorised(command["play"]["audio"])}
     if isinstance(command.get("schedule"), dict):
         window = command["schedule"]

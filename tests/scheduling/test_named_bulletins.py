@@ -166,3 +166,34 @@ def test_a_commune_names_only_its_own_bulletins(fleet, recording, api) -> None:
     assert refused.json()["detail"] == [
         f"programmes[0].items[1].bulletin: bulletin '{named}' belongs to a unit outside your area"
     ]
+
+
+def test_a_live_relay_is_refused_in_a_schedule_and_on_the_form(apply, fleet) -> None:
+    """Relays go out as broadcasts only: a schedule item or the one-slot form naming one says so."""
+    from datetime import date, time
+
+    from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
+    from broadcast_server.services.relays import create_relay_bulletin
+
+    with session_scope(fleet) as session:
+        relay = create_relay_bulletin(
+            session, title="Tiếp sóng VOV1", stream_url="https://radio.example.vn/vov1.mp3", duration_s=1800
+        )
+        relay.status = "approved"
+        relay_id = relay.id
+        hai = session.exec(select(AdminUnit.id).where(AdminUnit.name == "Xã Bình Hải")).one()
+    with pytest.raises(ScheduleFileError) as error:
+        apply(FILE.format(bulletin=relay_id))
+    assert any(
+        p.startswith("programmes[0].items[1].bulletin: ") and "tiếp sóng chưa xếp được vào lịch" in p
+        for p in error.value.problems
+    ), error.value.problems
+    request = SingleSlotRequest(
+        bulletin_id=relay_id, start_date=date(2026, 12, 12), start_time=time(19, 0), unit_ids=(hai,), weekdays=("SA",)
+    )
+    with session_scope(fleet) as session, pytest.raises(SingleSlotError) as refused:
+        schedule_bulletin(session, request, public_url="http://127.0.0.1:8000")
+    assert any("tiếp sóng" in p for p in refused.value.problems), refused.value.problems
+    assert any("live relay" in p for p in refused.value.problems_en), refused.value.problems_en
+    with session_scope(fleet) as session:
+        assert session.exec(select(func.count()).select_from(ProgrammeItem)).one() == 0
