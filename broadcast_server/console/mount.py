@@ -19,6 +19,7 @@ from broadcast_server.console import (
     pages_fleet,
     pages_history,
     pages_home,
+    pages_relay,
     pages_reports,
     pages_review,
     pages_schedule,
@@ -31,6 +32,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGES = (
     pages_signin,
     pages_home,
+    pages_relay,  # before pages_bulletins: /bulletins/relay is a page, not a bulletin id
     pages_bulletins,
     pages_review,
     pages_schedule,

@@ -1,4 +1,7 @@
-"""Bản tin: the list, a new text bulletin with a spoken preview, a recording upload, one bulletin's page."""
+"""Bản tin: the list, a new text bulletin with a spoken preview, a recording upload, one bulletin's page.
+
+A live relay (tiếp sóng) is made and edited in `pages_relay.py`; its page is this one.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from broadcast_server.api.schemas import RowId
 from broadcast_server.console.access import ConsolePrincipal, FormProblem, PageForbidden, PageNotFound, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
-from broadcast_server.console.play_now import play_now
+from broadcast_server.console.play_now import play_now, start_from_form
 from broadcast_server.console.reading_choice import (
     Reading,
     chosen_reading,
@@ -28,6 +31,7 @@ from broadcast_server.console.reading_choice import (
     stored_reading,
 )
 from broadcast_server.console.templating import STATUS_LABELS_VI, page
+from broadcast_server.domain.relay import MAX_RELAY_S, MIN_RELAY_S
 from broadcast_server.models import AudioAsset, Broadcast, BulletinKind, BulletinStatus
 from broadcast_server.services.bulletins import (
     KEEP,
@@ -53,6 +57,9 @@ MAX_TITLE = 300
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 PREVIEW_FOLDER = "preview"
 PREVIEW_KEEP_S = 24 * 3600
+EDITABLE = frozenset({"draft", "returned", "edited"})
+# A relay's length is typed in whole minutes (the API takes seconds).
+RELAY_MINUTES = (MIN_RELAY_S // 60, MAX_RELAY_S // 60)
 
 
 def owner_choices(session, principal: Principal) -> list[tuple[int, str]]:
@@ -60,7 +67,8 @@ def owner_choices(session, principal: Principal) -> list[tuple[int, str]]:
     return [(c.unit_id, c.name) for c in target_choices(session, principal)]
 
 
-def _owner(session, principal: Principal, owner_unit_id: int | None) -> int | None:
+def chosen_owner(session, principal: Principal, owner_unit_id: int | None) -> int | None:
+    """The unit a new bulletin's form names, if in scope (a 403 page otherwise); none named: the user's own."""
     if owner_unit_id is None:
         return principal.scope_unit_id
     check_targets(session, principal, [owner_unit_id])
@@ -123,7 +131,7 @@ def new_bulletin(
     action: Annotated[str, Form()] = "preview",
 ) -> Response:
     """'preview' shows the spoken form and its speech; 'save' keeps a draft; 'submit' also sends it for approval."""
-    owner = _owner(session, principal, owner_unit_id)
+    owner = chosen_owner(session, principal, owner_unit_id)
     values = {"title_value": title, "category": category, "text": text, "owner_unit_id": owner}
     try:
         reading = chosen_reading(voice, speed, runtime.settings.tts_voice)
@@ -247,7 +255,7 @@ def upload(
     owner_unit_id: Annotated[RowId | None, Form()] = None,
     action: Annotated[str, Form()] = "save",
 ) -> Response:
-    owner = _owner(session, principal, owner_unit_id)
+    owner = chosen_owner(session, principal, owner_unit_id)
     ip = client_ip(request)
 
     def again(error: str) -> Response:
@@ -287,18 +295,37 @@ def bulletin_page(
     request: Request, bulletin_id: str, session: SessionDep, principal: ConsolePrincipal, created: int = 0
 ) -> Response:
     bulletin = bulletin_for(session, principal, bulletin_id)
-    return _bulletin_page(request, session, principal, bulletin, flash="Đã lưu bản tin." if created else None)
+    return render_bulletin(request, session, principal, bulletin, flash="Đã lưu bản tin." if created else None)
 
 
-def _bulletin_page(request, session, principal, bulletin, *, status_code=200, edit=None, reading=None, **extra):
-    """One bulletin; `edit` (title, text) and `reading` refill the edit form with what was typed (a preview)."""
+def relay_minutes(duration_s: int | None) -> int:
+    """A relay's length as the edit form shows it: whole minutes (one made through the API may have seconds)."""
+    return max(RELAY_MINUTES[0], round((duration_s or 0) / 60))
+
+
+def relay_form_values(bulletin) -> dict[str, str | int]:
+    """What a relay's edit form holds before anything is typed: the stored title, category, address and length."""
+    return {
+        "title": bulletin.title,
+        "category": bulletin.category or "",
+        "stream_url": bulletin.stream_url or "",
+        "minutes": relay_minutes(bulletin.relay_duration_s),
+    }
+
+
+def render_bulletin(
+    request, session, principal, bulletin, *, status_code=200, edit=None, reading=None, relay_edit=None, **extra
+):
+    """One bulletin; `edit` (title, text) and `reading` refill a text's edit form with what was typed (a preview),
+    `relay_edit` a relay's (title, category, stream_url, minutes) after a refusal."""
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
     from sqlmodel import select
 
     broadcasts = session.exec(
         select(Broadcast).where(Broadcast.bulletin_id == bulletin.id).order_by(Broadcast.created_at.desc())  # type: ignore[attr-defined]
     ).all()
-    editable = bulletin.kind == BulletinKind.TEXT and bulletin.status in {"draft", "returned", "edited"}
+    relay = bulletin.kind == BulletinKind.RELAY
+    editable = bulletin.kind in {BulletinKind.TEXT, BulletinKind.RELAY} and bulletin.status in EDITABLE
     default_voice = request.app.state.runtime.settings.tts_voice
     stored = stored_reading(bulletin.voice, bulletin.rate_wpm, default_voice)
     return page(
@@ -310,19 +337,23 @@ def _bulletin_page(request, session, principal, bulletin, *, status_code=200, ed
         asset=asset,
         broadcasts=broadcasts,
         choices=target_choices(session, principal),
-        can_submit=principal.can(Action.DRAFT_BULLETIN) and bulletin.status in {"draft", "returned", "edited"},
+        can_submit=principal.can(Action.DRAFT_BULLETIN) and bulletin.status in EDITABLE,
         can_edit=principal.can(Action.DRAFT_BULLETIN) and editable,
         edit_title=edit[0] if edit else bulletin.title,
         edit_text=edit[1] if edit else bulletin.text,
-        editing=edit is not None,
+        editing=edit is not None or relay_edit is not None,
+        relay_edit=(relay_edit or relay_form_values(bulletin)) if relay else None,
+        relay_minutes_range=RELAY_MINUTES,
         # The form offers what was typed (a preview) or what is stored; the page's heading says what is stored.
         **reading_choices(default_voice, reading or stored),
         reading_label=reading_label(stored),
         can_review=principal.can(Action.APPROVE_BULLETIN) and bulletin.status == BulletinStatus.SUBMITTED,
         can_play=principal.can(Action.BROADCAST) and bulletin.status == BulletinStatus.APPROVED,
+        # A relay cannot be scheduled yet (scheduling/problems.py): the page says so instead.
         can_schedule=principal.can(Action.SCHEDULE)
         and bulletin.status == BulletinStatus.APPROVED
-        and bulletin.priority != "emergency",
+        and bulletin.priority != "emergency"
+        and not relay,
         **{"flash": None, "spoken": None, "preview_sha": None, "error": None, **extra},
     )
 
@@ -353,6 +384,8 @@ def edit(
     action: Annotated[str, Form()] = "save",
 ) -> Response:
     bulletin = bulletin_for(session, principal, bulletin_id)
+    if bulletin.kind == BulletinKind.RELAY:  # its form posts to /bulletins/{id}/edit-relay (pages_relay.py)
+        raise FormProblem("Bản tin tiếp sóng được sửa bằng mẫu “Sửa bản tin” trên trang của nó.")
     ip = client_ip(request)
     default_voice = runtime.settings.tts_voice
     # A form without the choices (an older page still open) leaves the bulletin's reading as it was.
@@ -362,11 +395,11 @@ def edit(
     if action == "preview":  # listen before saving: nothing is stored
         heard = reading or stored_reading(bulletin.voice, bulletin.rate_wpm, default_voice)
         if not text.strip():
-            return _bulletin_page(
+            return render_bulletin(
                 request, session, principal, bulletin, status_code=422, edit=(title, text), reading=heard,
                 error="Hãy nhập nội dung bản tin.",
             )  # fmt: skip
-        return _bulletin_page(
+        return render_bulletin(
             request, session, principal, bulletin, edit=(title, text), reading=heard, **_preview(runtime, text, heard)
         )
     try:
@@ -401,10 +434,14 @@ def play(
     background: BackgroundTasks,
     principal: Annotated[Principal, Depends(allowed(Action.BROADCAST))],
     unit_ids: Annotated[list[RowId], Form()] = [],  # noqa: B006 (FastAPI copies defaults)
+    start_local: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     bulletin = bulletin_for(session, principal, bulletin_id)
     if bulletin.priority == "emergency" and not principal.can(Action.EMERGENCY):
         raise PageForbidden("Chỉ người có quyền phát khẩn cấp mới phát được bản tin khẩn cấp.")
     chosen = check_targets(session, principal, unit_ids)
-    broadcast, _ = play_now(session, runtime, background, principal, bulletin.id, chosen, ip=client_ip(request))
+    start_at = start_from_form(start_local, runtime.clock.now())
+    broadcast, _ = play_now(
+        session, runtime, background, principal, bulletin.id, chosen, ip=client_ip(request), start_at=start_at
+    )
     return RedirectResponse(f"/history/{broadcast.id}", status_code=303)

@@ -84,7 +84,11 @@ def _form_page(request, session, principal, *, status_code=200, **values):
         "result": None,
         "layer": "background",
     }
-    approved = [b for b in bulletins_in_scope(session, principal, statuses=["approved"]) if b.priority != "emergency"]
+    approved = [
+        b
+        for b in bulletins_in_scope(session, principal, statuses=["approved"])
+        if b.priority != "emergency" and b.kind != "relay"  # a relay goes out with "Phát ngay", not in a schedule
+    ]
     return page(
         request,
         "schedule_new.html",

@@ -23,7 +23,7 @@ STATUS_LABELS_VI = {
     "returned": "Bị trả lại",
 }
 PRIORITY_LABELS_VI = {"normal": "Thường", "priority": "Ưu tiên", "emergency": "Khẩn cấp"}
-KIND_LABELS_VI = {"text": "Văn bản đọc tự động", "audio": "Tệp ghi âm"}
+KIND_LABELS_VI = {"text": "Văn bản đọc tự động", "audio": "Tệp ghi âm", "relay": "Tiếp sóng"}
 DELIVERY_LABELS_VI = {
     "queued": "Đang chờ gửi",
     "sent": "Đã gửi",

@@ -262,6 +262,7 @@ def test_broadcaster_to_approver_to_loudspeakers_in_chromium(stage):
                 ("/audit", "nhat-ky"),
                 ("/schedule/new", "len-lich"),
                 ("/bulletins/upload", "tai-tep"),
+                ("/bulletins/relay", "tiep-song"),
             ]:
                 page.goto(f"{base}{path}")
                 assert page.locator("h1").count() == 1
@@ -309,6 +310,7 @@ PHONE_PAGES = [
     ("/bulletins", "ban-tin"),
     ("/bulletins/new", "soan-tin"),
     ("/bulletins/upload", "tai-tep"),
+    ("/bulletins/relay", "tiep-song"),
     ("/review", "duyet-tin"),
     ("/schedule", "lich-phat"),
     ("/schedule/new", "len-lich"),
