@@ -119,10 +119,11 @@ def _scheduled_statistics(
     from broadcast_server.statistics.queries import commune_figures
     from broadcast_server.statistics.rollups import refresh_rollups
 
-    item_of = {(p.entry_id, p.audio.sha256): f"{p.entry_id}#{p.item_index}" for ps in preview.values() for p in ps}
+    # A file is known by its hash, a relayed stream by its address (what the simulated speaker logs of each).
+    item_of = {(p.entry_id, _played_key(p)): f"{p.entry_id}#{p.item_index}" for ps in preview.values() for p in ps}
     played_by: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (commune, airing) -> cluster -> ms
     for record in truth:  # each speaker's log is in time order: its first play to the end counts
-        airing = item_of.get((record.broadcast_id, record.sha256))
+        airing = item_of.get((record.broadcast_id, record.sha256 or record.file))
         if record.completed and airing is not None:
             aired_ms = round((record.start_s + record.played_s) * 1000)  # a resumed item counts whole
             played_by[(communes[record.cluster_id], airing)].setdefault(record.cluster_id, aired_ms)
@@ -278,7 +279,8 @@ async def _run(
     agents = [c.agent for c in sim.clusters.values() if c.online]
     for _ in range(3000):
         if all(
-            a.schedule.version > 0 and all(a.cache.has(i.audio.sha256) for e in a.schedule.entries for i in e.items)
+            a.schedule.version > 0
+            and all(a.cache.has(i.audio.sha256) for e in a.schedule.entries for i in e.items if i.audio is not None)
             for a in agents
         ):
             break
@@ -410,7 +412,8 @@ async def _run(
         plays_per_cluster = Counter(rec.cluster_id for rec in alert_plays if rec.completed)
         stops = [r for r in reports if r.status == "stopped" and "on_interrupt=" in (r.reason or "")]
         interrupted = Counter((r.reason or "").split("on_interrupt=")[-1] for r in stops)
-        durations = {f"{p.entry_id}#{p.item_index}": p.audio.duration_s for plays in preview.values() for p in plays}
+        planned = [p for plays in preview.values() for p in plays]
+        durations = {f"{p.entry_id}#{p.item_index}": (p.end - p.start).total_seconds() for p in planned}
         handled = sum(_handled_as_configured(stop, played, truth, durations) for stop in stops)
         document["emergency"] = {
             "at": sent.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
@@ -445,3 +448,8 @@ async def _run(
             "reports_received_after_cut": sum(1 for r in during if restored_at and r.received_at >= restored_at[0]),
         }
     return document
+
+
+def _played_key(planned: Any) -> str:
+    """What a simulated speaker's record names a planned item by: a file's hash, or a relay's address."""
+    return planned.audio.sha256 if planned.audio is not None else planned.stream.url

@@ -17,6 +17,7 @@ Late and missed, the policy for a cluster that was cut off or powered down:
 - Any other command that arrives expired is `rejected`.
 - A live relay (`play.stream`) has a window, [due time, due time + `duration_s`]: a cluster free for it
   late relays what is left of the window (`late_s` as above), one free only after the window is `missed`.
+  A scheduled relay item has no fixed window: it relays for its duration from when it starts.
 
 Each connection attempt uses a fresh paho client: paho never resends a message of a dead connection
 behind the agent's back, and the outbox alone resends unacknowledged reports, once per connect.
@@ -34,6 +35,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ from speaker_agent.mqtt_loop import AsyncioPahoDriver, secure_agent_client
 from speaker_agent.outbox import Outbox
 from speaker_agent.player import Player, PlayerError, PlayOutcome, StreamError
 from speaker_agent.playout.plan import AudioRef
-from speaker_agent.playout.runner import Preempted, ScheduleRunner
+from speaker_agent.playout.runner import Preempted, RelayOutcome, ScheduleRunner
 from speaker_agent.playout.store import ScheduleStore, entry_from_message
 from speaker_agent.state import AgentState
 
@@ -72,6 +74,37 @@ RELAY_RETRY_MIN_S = 1.0
 RELAY_RETRY_MAX_S = 30.0
 RELAY_STABLE_S = 60.0
 RELAY_MIN_S = 1.0
+
+
+@dataclass
+class RelayProgress:
+    """How far a relay has got, kept outside the reconnect loop so a preemption still counts what played."""
+
+    first: datetime | None = None  # first sound
+    attempt: datetime | None = None  # when the connection now open was opened
+    played_s: float = 0.0  # seconds really relayed, gaps left out
+    drops: int = 0
+    last_error: str = ""
+
+    def cut(self, now: datetime) -> None:
+        """Preempted: count the connection open now as relayed until `now`."""
+        if self.attempt is not None:
+            self.played_s += max(0.0, (now - self.attempt).total_seconds())
+            self.first = self.first or self.attempt
+            self.attempt = None
+
+    def unreachable(self) -> str:
+        """The reason of a relay that relayed nothing at all."""
+        return f"stream unreachable: {self.last_error}"[:500]
+
+    def drop_note(self, already_s: float, length_s: float) -> str | None:
+        """The reason of a played relay whose stream dropped (None if it never did); `already_s` were relayed
+        before a resume, of `length_s` in all."""
+        if not self.drops:
+            return None
+        times = "1 time" if self.drops == 1 else f"{self.drops} times"
+        relayed = already_s + self.played_s
+        return f"stream dropped {times}; relayed {relayed:.0f} of {length_s:.0f} s; last: {self.last_error}"[:500]
 
 
 class Speaker:
@@ -645,7 +678,12 @@ class Agent:
             for c in self.state.pending.values()
             if isinstance(c.get("play"), dict) and "audio" in c["play"]  # a live relay has no file
         }
-        scheduled = {item.audio.sha256 for entry in self.schedule.entries for item in entry.items}
+        scheduled = {
+            item.audio.sha256
+            for entry in self.schedule.entries
+            for item in entry.items
+            if item.audio is not None  # a scheduled relay has no file
+        }
         return frozenset(pending | scheduled)
 
     # ----------------------------------------------------------------- schedule
@@ -693,6 +731,42 @@ class Agent:
         finally:
             self.playing = None
             self._speaker.release()
+
+    async def relay_scheduled(self, url: str, duration_s: float, label: str, start_s: float = 0.0) -> RelayOutcome:
+        """Relay one scheduled live stream for `duration_s - start_s` seconds (the rest, when resuming) from when
+        the speaker is free, reconnecting after drops; an emergency or a stop raises Preempted."""
+        await self._speaker.acquire("normal")
+        task = asyncio.current_task()
+        started = self.clock.now()
+        length = max(0.0, duration_s - start_s)
+        progress = RelayProgress()
+        try:
+            if self.state.amplifier_off:
+                raise PlayerError(HELD_OFF)
+            self.playing = label
+            await self._relay_stream(url, length, started + timedelta(seconds=length), label, progress)
+        except asyncio.CancelledError:
+            if self._stopping or task is None:
+                raise
+            task.uncancel()
+            progress.cut(self.clock.now())
+            raise Preempted(progress.played_s, progress.first or started) from None
+        except PlayerError:
+            self._send_heartbeat()
+            raise
+        finally:
+            self.playing = None
+            self._speaker.release()
+        if progress.first is None and length > 0 and start_s <= 0:  # a resumed relay did relay, before
+            self.last_error = progress.unreachable()
+            raise StreamError(self.last_error)
+        return RelayOutcome(
+            progress.first or started,
+            self.clock.now(),
+            progress.played_s,
+            progress.drops == 0,
+            reason=progress.drop_note(start_s, duration_s),
+        )
 
     async def _execute(self, command: dict[str, Any]) -> None:
         kind = command["type"]
@@ -876,9 +950,7 @@ class Agent:
         url, length = play["stream"]["url"], float(play["stream"]["duration_s"])
         window_end = due + timedelta(seconds=length)
         await self._speaker.acquire(play["priority"])
-        first: datetime | None = None  # first sound
-        attempt: datetime | None = None  # when the connection now open was opened
-        played, drops, last_error = 0.0, 0, ""
+        progress = RelayProgress()
         try:
             now = self.clock.now()
             if window_end <= now:
@@ -894,49 +966,21 @@ class Agent:
             self.playing = broadcast_id
             if play.get("volume") is not None:  # forced for this broadcast, as for a file
                 _set_player_volume(self.player, int(play["volume"]))
-            backoff = RELAY_RETRY_MIN_S
-            while True:
-                # Never more than the window's length in all: a simulated player may run faster than the clock.
-                remaining = min((window_end - self.clock.now()).total_seconds(), length - played)
-                if remaining <= 0:
-                    break
-                attempt = self.clock.now()
-                try:
-                    outcome = await self.player.play_stream(url, remaining, label=broadcast_id)
-                except StreamError as exc:
-                    if exc.played_s > 0 and first is None:
-                        first = attempt
-                    attempt = None
-                    played += exc.played_s
-                    drops += 1
-                    last_error = str(exc)
-                    log.info("%s: relay of %s: %s", self.cluster_id, broadcast_id, last_error)
-                    if exc.played_s >= RELAY_STABLE_S:
-                        backoff = RELAY_RETRY_MIN_S
-                    if (window_end - self.clock.now()).total_seconds() - backoff < RELAY_MIN_S:
-                        break  # the window would be over before the next attempt
-                    await self.clock.sleep(backoff)
-                    backoff = min(backoff * 2, RELAY_RETRY_MAX_S)
-                    continue
-                attempt = None
-                played += outcome.played_s
-                first = first or outcome.started_at
-                break
+            await self._relay_stream(url, length, window_end, broadcast_id, progress)
         except asyncio.CancelledError:
             if self._stopping:
                 raise
             # Preempted by an emergency or a stop: as for a file, report it and carry on with the next command.
             ended = self.clock.now()
-            if attempt is not None:
-                played += max(0.0, (ended - attempt).total_seconds())
-                first = first or attempt
+            progress.cut(ended)
+            first = progress.first
             self._finish(
                 command_id,
                 "stopped",
                 broadcast_id=broadcast_id,
                 started_at=isoformat(first) if first else None,
                 ended_at=isoformat(ended) if first else None,
-                played_s=round(played, 3),
+                played_s=round(progress.played_s, 3),
                 late_s=_late(first, due) if first else None,
                 reason="interrupted",
             )
@@ -948,7 +992,7 @@ class Agent:
                 command_id,
                 "failed",
                 broadcast_id=broadcast_id,
-                played_s=round(played, 3) if first else None,
+                played_s=round(progress.played_s, 3) if progress.first else None,
                 reason=str(exc)[:500],
             )
             self._send_heartbeat()
@@ -958,25 +1002,59 @@ class Agent:
                 _set_player_volume(self.player, self.volume)  # back to the cluster's own level
             self.playing = None
             self._speaker.release()
-        if first is None:
-            self.last_error = f"stream unreachable: {last_error}"[:500]
+        if progress.first is None:
+            self.last_error = progress.unreachable()
             self._finish(command_id, "failed", broadcast_id=broadcast_id, reason=self.last_error)
             return
-        fields: dict[str, Any] = {}
-        if drops:
-            times = "1 time" if drops == 1 else f"{drops} times"
-            reason = f"stream dropped {times}; relayed {played:.0f} of {length:.0f} s; last: {last_error}"
-            fields["reason"] = reason[:500]
+        note = progress.drop_note(0.0, length)
         self._finish(
             command_id,
             "played",
             broadcast_id=broadcast_id,
-            started_at=isoformat(first),
+            started_at=isoformat(progress.first),
             ended_at=isoformat(self.clock.now()),
-            played_s=round(played, 3),
-            late_s=_late(first, due),
-            **fields,
+            played_s=round(progress.played_s, 3),
+            late_s=_late(progress.first, due),
+            **({"reason": note} if note else {}),
         )
+
+    async def _relay_stream(
+        self, url: str, length: float, window_end: datetime, label: str, progress: RelayProgress
+    ) -> None:
+        """The reconnect loop of every relay (a play command's and a scheduled item's): relay `url` until
+        `window_end`, at most `length` seconds in all, reconnecting after each drop; counts into `progress`.
+
+        Waits 1, 2, 4 ... 30 s between attempts, never past the window's end. Cancellation and a PlayerError
+        that is not the stream's (amplifier, no player) go to the caller; a stream that never opened returns
+        with `progress.first` None."""
+        backoff = RELAY_RETRY_MIN_S
+        while True:
+            # Never more than `length` in all: a simulated player may run faster than the clock.
+            remaining = min((window_end - self.clock.now()).total_seconds(), length - progress.played_s)
+            if remaining <= 0:
+                return
+            attempt = progress.attempt = self.clock.now()
+            try:
+                outcome = await self.player.play_stream(url, remaining, label=label)
+            except StreamError as exc:
+                if exc.played_s > 0 and progress.first is None:
+                    progress.first = attempt
+                progress.attempt = None
+                progress.played_s += exc.played_s
+                progress.drops += 1
+                progress.last_error = str(exc)
+                log.info("%s: relay of %s: %s", self.cluster_id, label, progress.last_error)
+                if exc.played_s >= RELAY_STABLE_S:
+                    backoff = RELAY_RETRY_MIN_S
+                if (window_end - self.clock.now()).total_seconds() - backoff < RELAY_MIN_S:
+                    return  # the window would be over before the next attempt
+                await self.clock.sleep(backoff)
+                backoff = min(backoff * 2, RELAY_RETRY_MAX_S)
+                continue
+            progress.attempt = None
+            progress.played_s += outcome.played_s
+            progress.first = progress.first or outcome.started_at
+            return
 
 
 def _is_final(report: dict[str, Any]) -> bool:

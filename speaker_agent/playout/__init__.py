@@ -10,9 +10,20 @@ from speaker_agent.playout.plan import (
     Entry,
     Item,
     PlannedPlay,
+    StreamRef,
     find_conflicts,
     order_items,
     plan,
 )
 
-__all__ = ["AudioRef", "Conflict", "Entry", "Item", "PlannedPlay", "find_conflicts", "order_items", "plan"]
+__all__ = [
+    "AudioRef",
+    "Conflict",
+    "Entry",
+    "Item",
+    "PlannedPlay",
+    "StreamRef",
+    "find_conflicts",
+    "order_items",
+    "plan",
+]

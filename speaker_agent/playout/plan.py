@@ -32,10 +32,29 @@ class AudioRef:
 
 
 @dataclass(frozen=True)
+class StreamRef:
+    """A live stream relayed for `duration_s` seconds (tiếp sóng): nothing to download ahead."""
+
+    url: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class Item:
+    """One item of a programme: a file (`audio`) or a live relay (`stream`), exactly one of them."""
+
     title: str
-    audio: AudioRef
+    audio: AudioRef | None = None
     priority: str = "normal"  # 'priority' or 'normal'
+    stream: StreamRef | None = None
+
+    def __post_init__(self) -> None:
+        if (self.audio is None) == (self.stream is None):
+            raise ValueError(f"item {self.title!r}: give exactly one of audio and stream")
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.duration_s if self.audio is not None else self.stream.duration_s  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,7 @@ class Entry:
 
     @property
     def duration_s(self) -> float:
-        return sum(item.audio.duration_s for item in self.items)
+        return sum(item.duration_s for item in self.items)
 
 
 @dataclass(frozen=True)
@@ -61,10 +80,11 @@ class PlannedPlay:
     entry_id: str
     item_index: int  # index in the entry's items as ordered by `order_items`
     title: str
-    audio: AudioRef
+    audio: AudioRef | None  # None for a live relay
     start: datetime
     end: datetime
     due: datetime  # the entry's start_at
+    stream: StreamRef | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -139,8 +159,9 @@ def plan(
             now = max(now, min(upcoming))
             continue
         index, item = queues[chosen].pop(0)
-        finish = now + timedelta(seconds=item.audio.duration_s)
-        plays.append(PlannedPlay(chosen, index, item.title or titles[chosen], item.audio, now, finish, due[chosen]))
+        finish = now + timedelta(seconds=item.duration_s)
+        title = item.title or titles[chosen]
+        plays.append(PlannedPlay(chosen, index, title, item.audio, now, finish, due[chosen], item.stream))
         now = finish
     return plays
 

@@ -3,6 +3,8 @@
 The runner asks the shared planner what comes next, waits for it, plays it through the agent (which
 owns the loudspeaker and lets emergencies cut in), and records it as done on disk. A new window or an
 interruption makes it plan again from the current time, so what it plays is what `plan()` previews.
+A live relay item (`stream`) is relayed by the agent for its duration from when it starts: nothing to
+fetch ahead; its resume offset is the seconds already relayed, as a file's is the seconds already played.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,10 +38,21 @@ class Preempted(Exception):
         self.started_at = started_at
 
 
+@dataclass(frozen=True)
+class RelayOutcome(PlayOutcome):
+    """A scheduled relay that relayed something; `reason` names its drops (None when there were none)."""
+
+    reason: str | None = None
+
+
 class Speaker(Protocol):
     async def play_scheduled(self, path: Path, duration_s: float, label: str, start_s: float = 0.0) -> PlayOutcome:
         """Play the file from `start_s` under the loudspeaker lock; raise Preempted if an emergency or stop
         cuts it."""
+
+    async def relay_scheduled(self, url: str, duration_s: float, label: str, start_s: float = 0.0) -> RelayOutcome:
+        """Relay the stream for `duration_s - start_s` seconds from when the loudspeaker is free, reconnecting
+        after drops; raise Preempted if an emergency or stop cuts it, PlayerError if nothing could be relayed."""
 
 
 Report = Callable[..., Any]  # report(command_id, status, **fields)
@@ -75,11 +89,12 @@ class ScheduleRunner:
         self.changed.set()
 
     async def prefetch(self) -> None:
-        """Download every item of the window ahead of time, so a later network cut does not matter."""
+        """Download every file of the window ahead of time, so a later network cut does not matter; a live
+        relay has nothing to download."""
         seen: set[str] = set()
         for entry in self.store.entries:
             for item in entry.items:
-                if item.audio.sha256 in seen:
+                if item.audio is None or item.audio.sha256 in seen:
                     continue
                 seen.add(item.audio.sha256)
                 with contextlib.suppress(Exception):
@@ -144,15 +159,17 @@ class ScheduleRunner:
         key = planned.key
         entry = self._entry(planned.entry_id)
         command_id = item_command_id(key)
-        try:
-            path = await self.fetch(planned.audio)
-        except Exception as exc:  # any download failure: report it, keep the schedule going
-            self.report(command_id, "failed", reason=f"audio unavailable: {exc}"[:500])
-            self.store.mark_done(key)
-            return
+        path: Path | None = None
+        if planned.audio is not None:
+            try:
+                path = await self.fetch(planned.audio)
+            except Exception as exc:  # any download failure: report it, keep the schedule going
+                self.report(command_id, "failed", reason=f"audio unavailable: {exc}"[:500])
+                self.store.mark_done(key)
+                return
         offset = self._resume_offset.pop(key, 0.0)
         try:
-            outcome = await self.speaker.play_scheduled(path, planned.audio.duration_s, planned.entry_id, offset)
+            outcome = await self._sound(planned, path, offset)
         except Preempted as cut:
             policy = entry.on_interrupt if entry else "restart"
             if policy == "drop":
@@ -173,6 +190,7 @@ class ScheduleRunner:
             return
         self.store.mark_done(key)
         late = max(0.0, (outcome.started_at - planned.start).total_seconds())
+        fields = {"reason": outcome.reason} if isinstance(outcome, RelayOutcome) and outcome.reason else {}
         self.report(
             command_id,
             "played",
@@ -180,4 +198,13 @@ class ScheduleRunner:
             ended_at=isoformat(outcome.ended_at),
             played_s=round(outcome.played_s + offset, 3),
             late_s=round(late, 3),
+            **fields,
         )
+
+    async def _sound(self, planned: PlannedPlay, path: Path | None, offset: float) -> PlayOutcome:
+        """Relay the item's stream or play its fetched file, from `offset` seconds in."""
+        if planned.stream is not None:
+            stream = planned.stream
+            return await self.speaker.relay_scheduled(stream.url, stream.duration_s, planned.entry_id, offset)
+        assert path is not None and planned.audio is not None
+        return await self.speaker.play_scheduled(path, planned.audio.duration_s, planned.entry_id, offset)

@@ -10,7 +10,7 @@ from typing import Any
 
 from mqtt_contract.times import isoformat, parse_time
 from speaker_agent.durable_file import write_durably
-from speaker_agent.playout.plan import AudioRef, Entry, Item
+from speaker_agent.playout.plan import AudioRef, Entry, Item, StreamRef
 
 
 def entry_from_message(raw: dict[str, Any]) -> Entry:
@@ -21,20 +21,36 @@ def entry_from_message(raw: dict[str, Any]) -> Entry:
         title=raw.get("title", ""),
         layer=raw.get("layer", "background"),
         on_interrupt=raw.get("on_interrupt", "restart"),
-        items=tuple(
-            Item(
-                title=item.get("title", ""),
-                priority=item.get("priority", "normal"),
-                audio=AudioRef(
-                    url=item["audio"]["url"],
-                    sha256=item["audio"]["sha256"],
-                    size_bytes=item["audio"]["size_bytes"],
-                    duration_s=float(item["audio"]["duration_s"]),
-                ),
-            )
-            for item in raw["items"]
-        ),
+        items=tuple(_item_from_message(item) for item in raw["items"]),
     )
+
+
+def _item_from_message(raw: dict[str, Any]) -> Item:
+    title, priority = raw.get("title", ""), raw.get("priority", "normal")
+    if "stream" in raw:
+        stream = StreamRef(url=raw["stream"]["url"], duration_s=float(raw["stream"]["duration_s"]))
+        return Item(title=title, priority=priority, stream=stream)
+    audio = raw["audio"]
+    ref = AudioRef(
+        url=audio["url"], sha256=audio["sha256"], size_bytes=audio["size_bytes"], duration_s=float(audio["duration_s"])
+    )
+    return Item(title=title, priority=priority, audio=ref)
+
+
+def _item_to_message(item: Item) -> dict[str, Any]:
+    message: dict[str, Any] = {"title": item.title[:200], "priority": item.priority}
+    if item.stream is not None:
+        message["stream"] = {"url": item.stream.url, "duration_s": int(item.stream.duration_s)}
+    else:
+        audio = item.audio
+        assert audio is not None
+        message["audio"] = {
+            "url": audio.url,
+            "sha256": audio.sha256,
+            "size_bytes": audio.size_bytes,
+            "duration_s": audio.duration_s,
+        }
+    return message
 
 
 def entry_to_message(entry: Entry) -> dict[str, Any]:
@@ -45,19 +61,7 @@ def entry_to_message(entry: Entry) -> dict[str, Any]:
         "title": entry.title[:200],
         "layer": entry.layer,
         "on_interrupt": entry.on_interrupt,
-        "items": [
-            {
-                "title": item.title[:200],
-                "priority": item.priority,
-                "audio": {
-                    "url": item.audio.url,
-                    "sha256": item.audio.sha256,
-                    "size_bytes": item.audio.size_bytes,
-                    "duration_s": item.audio.duration_s,
-                },
-            }
-            for item in entry.items
-        ],
+        "items": [_item_to_message(item) for item in entry.items],
     }
 
 

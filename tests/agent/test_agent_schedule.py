@@ -1,11 +1,17 @@
-"""A real agent on the broker keeps its schedule window on disk and plays it on time, even offline."""
+"""A real agent on the broker keeps its schedule window on disk and plays it on time, even offline.
+
+The last tests schedule live relays (tiếp sóng): a relay item relays for its duration from when it starts,
+through the agent's reconnect loop, and nothing of it is downloaded ahead."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,14 +20,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_contract import Channel, Topics, validate
-from mqtt_contract.times import isoformat
+from mqtt_contract.times import isoformat, parse_time
 from speaker_agent import Agent
 from speaker_agent.clock import AcceleratedClock
-from speaker_agent.player import SimulatedPlayer
-from speaker_agent.playout import AudioRef, Entry, Item, plan
+from speaker_agent.player import PlayerError, SimulatedPlayer, StreamError
+from speaker_agent.playout import AudioRef, Entry, Item, StreamRef, plan
 from speaker_agent.playout.store import entry_to_message
 
-from .conftest import unsigned_config
+from .broker_observer import Observer, wait_for
+from .conftest import AudioServer, unsigned_config
 
 pytestmark = pytest.mark.broker
 
@@ -181,3 +188,170 @@ async def test_a_scheduled_item_is_not_played_while_a_technician_holds_the_ampli
     assert player.log == []
     outcome = next(r for r in received if r["command_id"] == "sang@1#0")
     assert (outcome["status"], outcome["reason"]) == ("failed", "amplifier held off by a technician's command")
+
+
+# ----------------------------------------------------------------- scheduled relays
+
+RELAY_SPEED = 20.0  # slower than SPEED: drops and reconnect waits of a second must stay measurable
+
+
+class CountingHttp:
+    """The agent's HTTP client, noting every URL its downloader asks for."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.requested: list[str] = []
+
+    def stream(self, method: str, url: str, *, headers: dict[str, str]):
+        self.requested.append(url)
+        return self.client.stream(method, url, headers=headers)
+
+
+@dataclass
+class RelayBox:
+    agent: Agent
+    player: SimulatedPlayer
+    observer: Observer
+    clock: AcceleratedClock
+    http: CountingHttp
+    stream_url: str  # on a port nobody listens on: only the simulated player "connects" to it
+
+    def schedule(self, *entries: Entry) -> None:
+        now = self.clock.now()
+        self.observer.send(self.agent.cluster_id, schedule_command(1, list(entries), now + timedelta(hours=1), now))
+
+    def reports_for(self, command_id: str) -> list[dict]:
+        return [r for r in self.observer.reports() if r["command_id"] == command_id]
+
+    def file(self, server: AudioServer, name: str, seconds: float) -> Item:
+        url, sha, size = server.add(name, name.encode() * 300)
+        return Item(name, AudioRef(url, sha, size, seconds))
+
+    def relay(self, seconds: int) -> Item:
+        return Item("Tiếp sóng VOV1", stream=StreamRef(self.stream_url, seconds))
+
+
+@pytest.fixture
+async def relay_box(tmp_path, topic_root) -> AsyncIterator[RelayBox]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        stream_url = f"http://127.0.0.1:{probe.getsockname()[1]}/vov1.mp3"
+    observer = Observer(topic_root)
+    clock = AcceleratedClock(T0, RELAY_SPEED)
+    cluster_id = f"c-srelay-{uuid.uuid4().hex[:8]}"  # MQTT client ids are the broker's, whatever the topic root
+    player = SimulatedPlayer(clock=clock, cluster_id=cluster_id)
+    config = unsigned_config(cluster_id=cluster_id, data_dir=tmp_path / "box", topic_root=topic_root)
+    async with httpx.AsyncClient() as client:
+        http = CountingHttp(client)
+        agent = Agent(config, http=http, player=player, clock=clock)
+        await agent.start()
+        await asyncio.wait_for(agent.subscribed.wait(), 10)
+        yield RelayBox(agent, player, observer, clock, http, stream_url)
+        await agent.stop()
+    observer.close()
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    return (parse_time(later) - parse_time(earlier)).total_seconds()
+
+
+async def test_a_relay_item_after_a_file_relays_its_duration_from_the_files_end(relay_box, audio_server):
+    box = relay_box
+    intro = box.file(audio_server, "intro.mp3", 20.0)
+    box.schedule(Entry("toi@1", box.clock.now() + timedelta(seconds=5), "Thời sự tối", (intro, box.relay(30))))
+    await wait_for(lambda: box.reports_for("toi@1#1"), what="the relay's report")
+    [played_intro], [relayed] = box.reports_for("toi@1#0"), box.reports_for("toi@1#1")
+    assert played_intro["status"] == relayed["status"] == "played"
+    assert 0 <= seconds_between(played_intro["ended_at"], relayed["started_at"]) < 3.0  # on at the file's end
+    assert abs(relayed["played_s"] - 30) < 0.5 and "reason" not in relayed
+    assert abs(seconds_between(relayed["started_at"], relayed["ended_at"]) - 30) < 2.0
+    assert [(r.file, r.completed) for r in box.player.log] == [
+        (f"{intro.audio.sha256}.audio", True),
+        (box.stream_url, True),
+    ]
+    # Only the file was downloaded (ahead of time); the stream was never fetched, nor kept from eviction.
+    assert box.http.requested and set(box.http.requested) == {intro.audio.url}
+    assert box.agent._needed_files() == {intro.audio.sha256}
+
+
+async def test_a_relay_item_whose_stream_is_down_fails_and_the_next_item_plays(relay_box, audio_server):
+    box = relay_box
+    box.player.stream_down = {box.stream_url}
+    after = box.file(audio_server, "tin-xa.mp3", 10.0)
+    box.schedule(Entry("tin@1", box.clock.now() + timedelta(seconds=5), "Tin", (box.relay(10), after)))
+    await wait_for(lambda: box.reports_for("tin@1#1"), what="the next item's report")
+    [down], [next_item] = box.reports_for("tin@1#0"), box.reports_for("tin@1#1")
+    expected = f"stream unreachable: could not open the stream {box.stream_url}: connection refused (simulated)"
+    assert (down["status"], down["reason"]) == ("failed", expected) and "played_s" not in down
+    assert next_item["status"] == "played"
+    assert [(r.file, r.completed) for r in box.player.log] == [(f"{after.audio.sha256}.audio", True)]
+    assert box.agent.last_error == expected
+
+
+async def test_a_relay_item_that_drops_reconnects_and_leaves_the_gap_out(relay_box):
+    box = relay_box
+    box.player.stream_drops = {box.stream_url: 10.0}
+    box.schedule(Entry("vov@1", box.clock.now() + timedelta(seconds=5), "VOV1", (box.relay(40),)))
+    await wait_for(lambda: box.reports_for("vov@1#0"), what="the relay's report")
+    [relayed] = box.reports_for("vov@1#0")
+    assert relayed["status"] == "played"
+    # 10 s, a drop, a 1 s wait, then the rest of its 40 s: the gap is not in played_s.
+    assert 37.0 <= relayed["played_s"] <= 39.05
+    assert abs(seconds_between(relayed["started_at"], relayed["ended_at"]) - 40) < 2.0
+    assert relayed["reason"].startswith(f"stream dropped 1 time; relayed {relayed['played_s']:.0f} of 40 s; last: ")
+    assert relayed["reason"].endswith("dropped after 10.0 s (simulated)")
+    assert [(round(r.played_s), r.completed) for r in box.player.log][0] == (10, False)
+    assert box.player.log[1].completed and len(box.player.log) == 2
+
+
+async def test_an_emergency_cuts_a_scheduled_relay_which_then_relays_only_the_rest(relay_box, audio_server):
+    box = relay_box
+    entry = Entry("vov@1", box.clock.now() + timedelta(seconds=5), "VOV1", (box.relay(40),), on_interrupt="resume")
+    box.schedule(entry)
+    await wait_for(lambda: box.agent.playing == "vov@1", what="the relay on air")
+    await asyncio.sleep(10 / RELAY_SPEED)
+    url, sha, size = audio_server.add("lu.mp3", b"L" * 1000)
+    now = box.clock.now()
+    flood = {
+        "v": 1,
+        "id": uuid.uuid4().hex,
+        "type": "play",
+        "issued_at": isoformat(now),
+        "expires_at": isoformat(now + timedelta(minutes=5)),
+        "play": {
+            "broadcast_id": "b-lu",
+            "priority": "emergency",
+            "audio": {"url": url, "sha256": sha, "size_bytes": size, "duration_s": 4},
+        },
+    }
+    box.observer.send(box.agent.cluster_id, flood)
+    await wait_for(lambda: len(box.reports_for("vov@1#0")) == 2, what="the relay cut, then its rest")
+    cut, rest = box.reports_for("vov@1#0")
+    assert (cut["status"], cut["reason"]) == ("stopped", "interrupted; on_interrupt=resume")
+    assert 2.0 < cut["played_s"] < 36.0
+    [alert] = box.reports_for(flood["id"])
+    assert alert["status"] == "played"
+    relayed = [r for r in box.player.log if r.file == box.stream_url]
+    assert [r.completed for r in relayed] == [False, True]
+    assert abs(relayed[0].played_s - cut["played_s"]) < 1.0
+    assert abs(relayed[1].played_s - (40 - cut["played_s"])) < 1.0  # only what was left of its 40 s
+    assert relayed[1].started_at >= parse_time(alert["ended_at"])
+    assert rest["status"] == "played" and abs(rest["played_s"] - 40) < 1.0  # as a resumed file: both parts
+
+
+async def test_a_resumed_relay_that_cannot_reconnect_still_counts_what_it_relayed_before(tmp_path):
+    """Called as the runner calls it, no broker needed: the amplifier held off, then a resume whose stream is down."""
+    clock = AcceleratedClock(T0, 50.0)
+    player = SimulatedPlayer(clock=clock, cluster_id="c-resume", stream_down={"http://live.example.vn/vov1.mp3"})
+    config = unsigned_config(cluster_id="c-resume", data_dir=tmp_path / "box", topic_root="unused")
+    agent = Agent(config, http=None, player=player, clock=clock)  # never downloads here
+    agent.state.set_amplifier_off(True)
+    with pytest.raises(PlayerError, match="amplifier held off"):
+        await agent.relay_scheduled("http://live.example.vn/vov1.mp3", 60, "vov@1", start_s=0.0)
+    agent.state.set_amplifier_off(False)
+    outcome = await asyncio.wait_for(agent.relay_scheduled("http://live.example.vn/vov1.mp3", 60, "vov@1", 50), 5)
+    assert outcome.played_s == 0 and not outcome.completed  # the runner adds the 50 s relayed before the cut
+    assert re.match(r"stream dropped \d times; relayed 50 of 60 s; last: could not open the stream", outcome.reason)
+    with pytest.raises(StreamError, match="^stream unreachable: could not open the stream"):
+        await asyncio.wait_for(agent.relay_scheduled("http://live.example.vn/vov1.mp3", 10, "vov@1"), 5)
+    assert player.log == [] and agent._speaker.holder is None and agent.playing is None
