@@ -42,7 +42,8 @@ class PlannedPlayOut(BaseModel):
     start_at: datetime = Field(description="When the item will start (UTC), after items queued before it.")
     end_at: datetime
     due_at: datetime = Field(description="The occurrence's scheduled start (UTC).")
-    audio_sha256: str
+    audio_sha256: str | None = Field(description="The file it plays; null for a live relay.")
+    stream_url: str | None = Field(default=None, description="The stream a live relay item relays (tiếp sóng).")
     duration_s: float
 
 
@@ -296,8 +297,9 @@ def preview_cluster(
             start_at=p.start,
             end_at=p.end,
             due_at=p.due,
-            audio_sha256=p.audio.sha256,
-            duration_s=p.audio.duration_s,
+            audio_sha256=p.audio.sha256 if p.audio is not None else None,
+            stream_url=p.stream.url if p.stream is not None else None,
+            duration_s=(p.end - p.start).total_seconds(),
         )
         for p in plays
     ]

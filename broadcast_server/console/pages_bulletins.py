@@ -349,11 +349,9 @@ def render_bulletin(
         reading_label=reading_label(stored),
         can_review=principal.can(Action.APPROVE_BULLETIN) and bulletin.status == BulletinStatus.SUBMITTED,
         can_play=principal.can(Action.BROADCAST) and bulletin.status == BulletinStatus.APPROVED,
-        # A relay cannot be scheduled yet (scheduling/problems.py): the page says so instead.
         can_schedule=principal.can(Action.SCHEDULE)
         and bulletin.status == BulletinStatus.APPROVED
-        and bulletin.priority != "emergency"
-        and not relay,
+        and bulletin.priority != "emergency",
         **{"flash": None, "spoken": None, "preview_sha": None, "error": None, **extra},
     )
 

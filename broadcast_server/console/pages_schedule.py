@@ -19,11 +19,11 @@ from broadcast_server.api.schemas import RowId
 from broadcast_server.console.access import ConsolePrincipal, PageForbidden, PageNotFound, allowed
 from broadcast_server.console.areas import bulletin_for, check_targets, target_choices
 from broadcast_server.console.bulletin_queries import bulletins_in_scope
-from broadcast_server.console.slot_view import SlotRow, SlotView
+from broadcast_server.console.slot_view import SlotItem, SlotRow, SlotView
 from broadcast_server.console.templating import page
 from broadcast_server.console.upcoming import airings
 from broadcast_server.console.week_calendar import WEEKDAY_NAMES_VI, week_days, week_start
-from broadcast_server.models import Programme, ProgrammeItem, Slot
+from broadcast_server.models import Bulletin, BulletinKind, Programme, ProgrammeItem, Slot
 from broadcast_server.scheduling.cancel import SlotAlreadyCancelled, SlotNotFound, cancel_refusal, cancel_slot
 from broadcast_server.scheduling.catalog import target_spec
 from broadcast_server.scheduling.rules_vi import rule_in_vietnamese
@@ -84,11 +84,7 @@ def _form_page(request, session, principal, *, status_code=200, **values):
         "result": None,
         "layer": "background",
     }
-    approved = [
-        b
-        for b in bulletins_in_scope(session, principal, statuses=["approved"])
-        if b.priority != "emergency" and b.kind != "relay"  # a relay goes out with "Phát ngay", not in a schedule
-    ]
+    approved = [b for b in bulletins_in_scope(session, principal, statuses=["approved"]) if b.priority != "emergency"]
     return page(
         request,
         "schedule_new.html",
@@ -264,7 +260,8 @@ def slot_page(
     slot, reach = _slot_in_view(session, principal, slot_id)
     programme = session.get(Programme, slot.programme_id)
     items = session.exec(
-        select(ProgrammeItem.title, ProgrammeItem.priority)
+        select(ProgrammeItem.title, ProgrammeItem.priority, Bulletin.kind, Bulletin.relay_duration_s)
+        .join(Bulletin, Bulletin.id == ProgrammeItem.bulletin_id)  # type: ignore[arg-type]
         .where(ProgrammeItem.programme_id == slot.programme_id)
         .order_by(ProgrammeItem.position)  # type: ignore[arg-type]
     ).all()
@@ -278,7 +275,10 @@ def slot_page(
         first_local=datetime.combine(first_day, at, LOCAL_TZ),
         until=until,
         layer=slot.layer,
-        items=tuple((title, priority) for title, priority in items),
+        items=tuple(
+            SlotItem(title, priority, relay_s if kind == BulletinKind.RELAY else None)
+            for title, priority, kind, relay_s in items
+        ),
         units=target.units,
         clusters=target.clusters,
         groups=target.groups,

@@ -8,6 +8,15 @@ from datetime import date, datetime
 
 
 @dataclass(frozen=True)
+class SlotItem:
+    """One item of the slot's programme; `relay_s` is a live relay's length (None: a text or a recording)."""
+
+    title: str
+    priority: str
+    relay_s: int | None = None
+
+
+@dataclass(frozen=True)
 class SlotView:
     id: str
     title: str
@@ -15,7 +24,7 @@ class SlotView:
     first_local: datetime
     until: date | None
     layer: str
-    items: tuple[tuple[str, str], ...]  # (title, priority)
+    items: tuple[SlotItem, ...]
     units: tuple[str, ...]
     clusters: tuple[str, ...]
     groups: tuple[str, ...]

@@ -19,6 +19,7 @@ class Airing:
     duration_s: float
     layer: str
     clusters: int
+    relay_s: int = 0  # how much of it relays a live stream (tiếp sóng): shown as "Tiếp sóng · N phút"
 
 
 def airings(
@@ -32,8 +33,16 @@ def airings(
         for entry in entries:
             known = found.get(entry.id)
             if known is None:
+                relay_s = round(sum(i.stream.duration_s for i in entry.items if i.stream is not None))
                 found[entry.id] = Airing(
-                    entry.id, entry.id.split("@")[0], entry.title, entry.start_at, entry.duration_s, entry.layer, 1
+                    entry.id,
+                    entry.id.split("@")[0],
+                    entry.title,
+                    entry.start_at,
+                    entry.duration_s,
+                    entry.layer,
+                    1,
+                    relay_s,
                 )
             else:
                 found[entry.id] = Airing(**{**vars(known), "clusters": known.clusters + 1})

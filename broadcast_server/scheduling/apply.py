@@ -1,5 +1,8 @@
 """Apply a schedule file: render its audio, check targets and conflicts, then store it idempotently.
 
+A `stream:` item (a live relay) has nothing to render: it is stored as an approved relay bulletin, as a text
+item is stored as an approved text bulletin, and plans with its relay's length.
+
 Nothing is stored when a target is unknown, an audio file is bad, or conflicts were found and not
 accepted: the caller shows the conflicts, with the rule the planner will apply, before saving.
 """
@@ -27,13 +30,13 @@ from broadcast_server.models import (
     TargetGroup,
 )
 from broadcast_server.scheduling.catalog import audio_url, load_resolved_slots
-from broadcast_server.scheduling.problems import RELAY_NOT_SCHEDULED, Problem
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.schedule_file import ItemSpec, ScheduleFileError, ScheduleSpec
 from broadcast_server.scheduling.targets import resolve, unit_paths
 from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
 from broadcast_server.services.bulletins import store_rendered
 from broadcast_server.services.tree_query import load_cluster_units, load_units
-from speaker_agent.playout import AudioRef, Item, find_conflicts
+from speaker_agent.playout import AudioRef, Item, StreamRef, find_conflicts
 
 CONFLICT_HORIZON = timedelta(days=14)
 
@@ -61,11 +64,35 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class RenderedItem:
-    """A programme item of a schedule file with its audio stored: what the conflict check plans with."""
+    """A programme item of a schedule file with its audio stored, or its relay known: what the conflict check
+    plans with."""
 
     spec: ItemSpec
-    asset: AudioAsset
+    asset: AudioAsset | None  # None for a live relay
     bulletin_id: str | None = None  # the approved bulletin a `bulletin:` item names (None: made from the file)
+    stream: StreamRef | None = None  # a relay's stream and length (a `stream:` item, or a named relay bulletin)
+
+    @classmethod
+    def relay(cls, spec: ItemSpec) -> RenderedItem:
+        """A `stream:` item of the file: its own relay, stored as a new approved relay bulletin."""
+        return cls(spec, None, None, StreamRef(spec.stream or "", float(spec.relay_duration_s or 0)))
+
+    @classmethod
+    def of_bulletin(cls, spec: ItemSpec, bulletin: Bulletin, asset: AudioAsset | None) -> RenderedItem:
+        """An approved bulletin played as it is: its audio, or for a relay its stream and length."""
+        if bulletin.kind == BulletinKind.RELAY:
+            stream = StreamRef(bulletin.stream_url or "", float(bulletin.relay_duration_s or 0))
+            return cls(spec, None, bulletin.id, stream)
+        return cls(spec, asset, bulletin.id)
+
+    def playout_item(self, public_url: str) -> Item:
+        """The item as the agents' planner sees it."""
+        if self.stream is not None:
+            return Item(self.spec.title, priority=self.spec.priority, stream=self.stream)
+        asset = self.asset
+        assert asset is not None
+        ref = AudioRef(audio_url(public_url, asset.id), asset.id, asset.size_bytes, asset.duration_s)
+        return Item(self.spec.title, ref, self.spec.priority)
 
 
 def apply_schedule(
@@ -146,7 +173,10 @@ def _render_items(
                 if isinstance(named, Problem):
                     problems.append(named)
                 else:
-                    out.setdefault(programme.id, []).append(RenderedItem(item, named[1], named[0].id))
+                    out.setdefault(programme.id, []).append(RenderedItem.of_bulletin(item, *named))
+                continue
+            if item.stream is not None:  # a live relay: nothing to render, nothing to fetch
+                out.setdefault(programme.id, []).append(RenderedItem.relay(item))
                 continue
             try:
                 if item.text is not None:
@@ -172,8 +202,9 @@ def _render_items(
     return out
 
 
-def _named_bulletin(session: Session, bulletin_id: str, where: str) -> tuple[Bulletin, AudioAsset] | Problem:
-    """The approved, non-emergency bulletin a `bulletin:` item names, with its audio; else why not."""
+def _named_bulletin(session: Session, bulletin_id: str, where: str) -> tuple[Bulletin, AudioAsset | None] | Problem:
+    """The approved, non-emergency bulletin a `bulletin:` item names, with its audio (none for a relay); else why
+    not."""
     bulletin = session.get(Bulletin, bulletin_id)
     if bulletin is None:
         return Problem(where, f"không có bản tin {bulletin_id!r}", f"no bulletin {bulletin_id!r}")
@@ -190,7 +221,13 @@ def _named_bulletin(session: Session, bulletin_id: str, where: str) -> tuple[Bul
             "an emergency bulletin is not scheduled: send it as an emergency broadcast",
         )
     if bulletin.kind == BulletinKind.RELAY:
-        return Problem(where, *RELAY_NOT_SCHEDULED)
+        if not bulletin.stream_url or not bulletin.relay_duration_s:
+            return Problem(
+                where,
+                f"bản tin tiếp sóng {bulletin_id!r} thiếu địa chỉ luồng hoặc thời lượng",
+                f"relay bulletin {bulletin_id!r} has no stream address or length",
+            )
+        return bulletin, None
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin.audio_asset_id else None
     if asset is None:
         return Problem(where, f"bản tin {bulletin_id!r} chưa có âm thanh", f"bulletin {bulletin_id!r} has no audio")
@@ -210,14 +247,7 @@ def schedule_conflicts(
     slots = [s for s in load_resolved_slots(session, public_url) if s.id not in file_ids]
     for slot in spec.slots:
         programme = programmes[slot.programme]
-        items = tuple(
-            Item(
-                r.spec.title,
-                AudioRef(audio_url(public_url, r.asset.id), r.asset.id, r.asset.size_bytes, r.asset.duration_s),
-                r.spec.priority,
-            )
-            for r in rendered.get(slot.programme, [])
-        )
+        items = tuple(r.playout_item(public_url) for r in rendered.get(slot.programme, []))
         slots.append(
             ResolvedSlot(
                 slot.id,
@@ -240,10 +270,15 @@ def schedule_conflicts(
     end = max(start, max(firsts, default=start)) + CONFLICT_HORIZON
     found: dict[tuple[str, str, str], ConflictNotice] = {}
     counts: dict[tuple[str, str, str], set[str]] = {}
-    entries = entries_by_cluster(slots, start, end)
+    # An airing begun before `start` may still be on air then (a 30-minute relay at 18:00, a file's one-off at
+    # 18:10): expand from as long before as the longest airing lasts, and keep the overlaps from `start` on.
+    longest = max((sum(i.duration_s for i in s.items) for s in slots), default=0.0)
+    entries = entries_by_cluster(slots, start - timedelta(seconds=longest), end)
     for cluster_id, cluster_entries in entries.items():
         starts = {e.id: e.start_at for e in cluster_entries}
         for conflict in find_conflicts(cluster_entries):
+            if starts[conflict.second] < start:
+                continue
             key = (conflict.first.split("@")[0], conflict.second.split("@")[0], conflict.rule)
             counts.setdefault(key, set()).add(cluster_id)
             first_at = starts[conflict.second]
@@ -253,6 +288,28 @@ def schedule_conflicts(
         ConflictNotice(n.first_slot, n.second_slot, n.rule, len(counts[k]), n.first_at, n.overlap_s)
         for k, n in sorted(found.items(), key=lambda kv: kv[1].first_at)
     ]
+
+
+def _own_bulletin_fields(item: RenderedItem) -> dict:
+    """What the approved bulletin made for a text, audio_file or stream item holds of it (title and priority aside).
+
+    An item whose stored bulletin differs in any of these gets a new bulletin (text aside: the same audio is the
+    same text, and a text is only compared through its audio)."""
+    spec = item.spec
+    if spec.stream is not None:
+        kind = BulletinKind.RELAY
+    else:
+        kind = BulletinKind.TEXT if spec.text is not None else BulletinKind.AUDIO
+    return {
+        "kind": kind.value,
+        "text": spec.text,
+        "category": spec.category,
+        "audio_asset_id": item.asset.id if item.asset is not None else None,
+        "voice": spec.voice,
+        "rate_wpm": spec.rate_wpm,
+        "stream_url": spec.stream,
+        "relay_duration_s": spec.relay_duration_s,
+    }
 
 
 def _store(
@@ -296,29 +353,24 @@ def _store(
                     changed = True
                 continue
             bulletin = session.get(Bulletin, current.bulletin_id) if current else None
+            wanted = _own_bulletin_fields(item)
             same = (
                 current is not None
                 and not current.names_bulletin
                 and bulletin is not None
-                and bulletin.audio_asset_id == item.asset.id
-                and (current.title, current.priority, bulletin.category, current.source)
-                == (item.spec.title, item.spec.priority, item.spec.category, item.spec.audio_file)
-                and (bulletin.voice, bulletin.rate_wpm) == (item.spec.voice, item.spec.rate_wpm)
+                and all(getattr(bulletin, k) == v for k, v in wanted.items() if k != "text")
+                and (current.title, current.priority, current.source)
+                == (item.spec.title, item.spec.priority, item.spec.audio_file)
             )
             if same:
                 continue
             changed = True
             bulletin = Bulletin(
                 title=item.spec.title,
-                text=item.spec.text,
-                kind=(BulletinKind.TEXT if item.spec.text is not None else BulletinKind.AUDIO).value,
-                category=item.spec.category,
                 priority=item.spec.priority,
                 status=BulletinStatus.APPROVED.value,
-                audio_asset_id=item.asset.id,
                 created_at=now,
-                voice=item.spec.voice,
-                rate_wpm=item.spec.rate_wpm,
+                **wanted,
             )
             session.add(bulletin)
             session.flush()

@@ -1,4 +1,5 @@
-"""The stored schedule as the pure code needs it: slots with their items' audio and their clusters."""
+"""The stored schedule as the pure code needs it: slots with their items' audio (or relayed stream) and their
+clusters."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from datetime import date, datetime, time
 
 from sqlmodel import Session, select
 
-from broadcast_server.models import AudioAsset, Bulletin, Programme, ProgrammeItem, Slot, TargetGroup
+from broadcast_server.models import AudioAsset, Bulletin, BulletinKind, Programme, ProgrammeItem, Slot, TargetGroup
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.schedule_file import TargetSpec
 from broadcast_server.scheduling.targets import resolve, unit_paths
 from broadcast_server.scheduling.windows import ResolvedSlot, entries_by_cluster
 from broadcast_server.services.tree_query import load_cluster_units, load_units
-from speaker_agent.playout import AudioRef, Entry, Item
+from speaker_agent.playout import AudioRef, Entry, Item, StreamRef
 
 
 def audio_url(public_url: str, sha256: str) -> str:
@@ -24,7 +25,8 @@ def target_spec(raw: dict) -> TargetSpec:
 
 
 def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]:
-    """Every slot not cancelled, with audio references and today's clusters of its target."""
+    """Every slot not cancelled, with audio references (a relay item: its stream and length) and today's clusters
+    of its target. An item whose bulletin has neither audio nor a stream is left out."""
     units = load_units(session)
     paths = unit_paths(units)
     cluster_units = load_cluster_units(session)
@@ -32,14 +34,16 @@ def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]
     items_of: dict[str, list[Item]] = {}
     bulletins_of: dict[str, list[str]] = {}
     rows = session.exec(
-        select(ProgrammeItem, AudioAsset)
+        select(ProgrammeItem, Bulletin, AudioAsset)
         .join(Bulletin, Bulletin.id == ProgrammeItem.bulletin_id)  # type: ignore[arg-type]
-        .join(AudioAsset, AudioAsset.id == Bulletin.audio_asset_id)  # type: ignore[arg-type]
+        .outerjoin(AudioAsset, AudioAsset.id == Bulletin.audio_asset_id)  # type: ignore[arg-type]
         .order_by(ProgrammeItem.programme_id, ProgrammeItem.position)  # type: ignore[arg-type]
     ).all()
-    for item, asset in rows:
-        ref = AudioRef(audio_url(public_url, asset.id), asset.id, asset.size_bytes, asset.duration_s)
-        items_of.setdefault(item.programme_id, []).append(Item(item.title, ref, item.priority))
+    for item, bulletin, asset in rows:
+        playout = _playout_item(item, bulletin, asset, public_url)
+        if playout is None:
+            continue
+        items_of.setdefault(item.programme_id, []).append(playout)
         bulletins_of.setdefault(item.programme_id, []).append(item.bulletin_id)
     programmes = {p.id: p for p in session.exec(select(Programme))}
     slots = []
@@ -71,6 +75,19 @@ def load_resolved_slots(session: Session, public_url: str) -> list[ResolvedSlot]
             )
         )
     return slots
+
+
+def _playout_item(item: ProgrammeItem, bulletin: Bulletin, asset: AudioAsset | None, public_url: str) -> Item | None:
+    """A stored item as the agents' planner sees it: its bulletin's audio, or a relay's stream for its length."""
+    if bulletin.kind == BulletinKind.RELAY:
+        if not bulletin.stream_url or not bulletin.relay_duration_s:
+            return None
+        stream = StreamRef(bulletin.stream_url, float(bulletin.relay_duration_s))
+        return Item(item.title, priority=item.priority, stream=stream)
+    if asset is None:
+        return None
+    ref = AudioRef(audio_url(public_url, asset.id), asset.id, asset.size_bytes, asset.duration_s)
+    return Item(item.title, ref, item.priority)
 
 
 def cluster_entries(session: Session, public_url: str, start: datetime, end: datetime) -> dict[str, list[Entry]]:

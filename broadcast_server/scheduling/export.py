@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from sqlmodel import Session, select
 
-from broadcast_server.models import Bulletin, Programme, ProgrammeItem, Slot, TargetGroup
+from broadcast_server.models import Bulletin, BulletinKind, Programme, ProgrammeItem, Slot, TargetGroup
 from broadcast_server.scheduling.schedule_file import SCHEDULE_FILE_VERSION
 
 
@@ -26,9 +26,13 @@ def export_schedule(session: Session) -> str:
             entry: dict[str, Any] = {"title": item.title}
             # An item naming an approved bulletin (or, stored before names_bulletin existed, a recording
             # without a file) is written as that bulletin's id; its category is the bulletin's own.
-            named = item.names_bulletin or (item.source is None and bulletin.text is None)
+            relay = bulletin.kind == BulletinKind.RELAY
+            named = item.names_bulletin or (item.source is None and bulletin.text is None and not relay)
             if named:
                 entry["bulletin"] = bulletin.id
+            elif relay:  # a `stream:` item of a file: its address and whole minutes, as the file had them
+                entry["stream"] = bulletin.stream_url
+                entry["minutes"] = (bulletin.relay_duration_s or 0) // 60
             elif item.source is not None:
                 entry["audio_file"] = item.source
             else:

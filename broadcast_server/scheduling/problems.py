@@ -19,10 +19,3 @@ class Problem:
     @property
     def english(self) -> str:
         return f"{self.place}: {self.en}" if self.place else self.en
-
-
-# Live relays go out as broadcasts ("Phát ngay"); the schedule window sent to clusters carries files only.
-RELAY_NOT_SCHEDULED = (
-    "bản tin tiếp sóng chưa xếp được vào lịch phát: hãy dùng “Phát ngay” lúc cần tiếp sóng",
-    "a live relay bulletin cannot be scheduled yet: send it as a broadcast when the relay should start",
-)

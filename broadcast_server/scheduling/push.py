@@ -23,6 +23,7 @@ from broadcast_server.scheduling.windows import ResolvedSlot, slot_entries
 from broadcast_server.services.dispatch import CommandPublisher
 from mqtt_contract import Channel, InvalidMessage, validate
 from mqtt_contract.times import isoformat
+from speaker_agent.playout import Item
 from speaker_agent.playout.store import entry_to_message
 
 log = logging.getLogger(__name__)
@@ -129,11 +130,19 @@ def _slots_digest(slots: list[ResolvedSlot]) -> str:
             s.until.isoformat() if s.until else None,
             s.layer,
             s.on_interrupt,
-            [(i.title, i.priority, i.audio.sha256, i.audio.url) for i in s.items],
+            [_item_digest(i) for i in s.items],
         )
         for s in slots
     )
     return hashlib.sha256(json.dumps(described).encode()).hexdigest()
+
+
+def _item_digest(item: Item) -> list:
+    """What of an item reaches the cluster: its file, or a relay's address and length (a change of either is sent)."""
+    if item.stream is not None:
+        return [item.title, item.priority, "stream", item.stream.url, item.stream.duration_s]
+    assert item.audio is not None
+    return [item.title, item.priority, item.audio.sha256, item.audio.url]  # as before relays: digests unchanged
 
 
 class SchedulePusher:

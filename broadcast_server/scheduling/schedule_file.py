@@ -1,8 +1,8 @@
 """Schedule files: the YAML a district keeps in version control, parsed and checked without I/O.
 
-A file names programmes (ordered items: text read by TTS, an audio file, or an approved bulletin by its id),
-optional named groups of targets, and slots (a programme, a first date and local time, an optional RFC 5545
-rule, a target).
+A file names programmes (ordered items: text read by TTS, an audio file, an approved bulletin by its id, or
+a live stream relayed for some minutes), optional named groups of targets, and slots (a programme, a first
+date and local time, an optional RFC 5545 rule, a target).
 Every problem is reported with its place in the file; a file with any problem is applied not at all.
 """
 
@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM, rate_problem
+from broadcast_server.domain.relay import MAX_RELAY_S, MAX_STREAM_URL_LENGTH, MIN_RELAY_S, stream_url_problem
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
 
@@ -28,6 +30,9 @@ TIME_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 PRIORITIES = ("normal", "priority")
 LAYERS = ("background", "insert")
 ON_INTERRUPT = ("resume", "restart", "drop")
+# A `stream:` item lasts whole minutes, as the console's relay form has it (domain/relay.py's 1 min to 4 h).
+MIN_RELAY_MINUTES, MAX_RELAY_MINUTES = MIN_RELAY_S // 60, MAX_RELAY_S // 60
+DEFAULT_RELAY_TITLE = "Tiếp sóng"
 
 
 class ScheduleFileError(ValueError):
@@ -43,7 +48,8 @@ class ScheduleFileError(ValueError):
 
 @dataclass(frozen=True)
 class ItemSpec:
-    """One item: text read by TTS, an audio file beside the schedule file, or an approved bulletin by id."""
+    """One item: text read by TTS, an audio file beside the schedule file, an approved bulletin by id, or a live
+    stream (`stream`, an http(s) address) relayed for `minutes`."""
 
     title: str
     text: str | None = None
@@ -53,6 +59,12 @@ class ItemSpec:
     bulletin: str | None = None
     voice: str | None = None  # a text item's TTS voice (None: BCAST_TTS_VOICE)
     rate_wpm: int | None = None  # a text item's reading speed (None: the engine's own)
+    stream: str | None = None  # a relay item's stream address
+    minutes: int | None = None  # how long a relay item relays it
+
+    @property
+    def relay_duration_s(self) -> int | None:
+        return self.minutes * 60 if self.minutes is not None else None
 
 
 @dataclass(frozen=True)
@@ -262,14 +274,16 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
         text = _text(item, "text", here, problems, required=False, limit=20_000)
         audio_file = _text(item, "audio_file", here, problems, required=False, limit=500)
         bulletin = _text(item, "bulletin", here, problems, required=False, limit=64)
-        if sum(value is not None for value in (text, audio_file, bulletin)) != 1:
+        stream, minutes = _relay(item, here, problems)
+        # A stream given but refused counts as given: its own problem says why, not "exactly one of".
+        if sum(value is not None for value in (text, audio_file, bulletin, item.get("stream"))) != 1:
             problems.append(
                 Problem(
                     here,
-                    "cần đúng một trong ba: text (đọc bằng máy), audio_file (tệp âm thanh) "
-                    "hoặc bulletin (mã một bản tin đã duyệt)",
-                    "needs exactly one of text (read by text-to-speech), audio_file or bulletin "
-                    "(an approved bulletin's id)",
+                    "cần đúng một trong bốn: text (đọc bằng máy), audio_file (tệp âm thanh), "
+                    "bulletin (mã một bản tin đã duyệt) hoặc stream (địa chỉ luồng tiếp sóng, kèm minutes)",
+                    "needs exactly one of text (read by text-to-speech), audio_file, bulletin "
+                    "(an approved bulletin's id) or stream (a live stream's address, with minutes)",
                 )
             )
         if bulletin is not None and item.get("category") is not None:
@@ -281,9 +295,14 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
                 )
             )
         voice, rate_wpm = _reading(item, here, problems, text is not None)
+        if item.get("stream") is not None and item.get("title") is None:
+            # A relay's title may be left out: it is the programme's own then (what is relayed, "Thời sự VOV1").
+            title = _text(raw, "title", where, [], required=False) or DEFAULT_RELAY_TITLE
+        else:
+            title = _text(item, "title", here, problems, required=True) or ""
         items.append(
             ItemSpec(
-                title=_text(item, "title", here, problems, required=True) or "",
+                title=title,
                 text=text,
                 audio_file=audio_file,
                 priority=_choice(item, "priority", PRIORITIES, "normal", here, problems),
@@ -291,6 +310,8 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
                 bulletin=bulletin,
                 voice=voice,
                 rate_wpm=rate_wpm,
+                stream=stream,
+                minutes=minutes,
             )
         )
     return ProgrammeSpec(
@@ -299,6 +320,72 @@ def _programme(raw: Any, where: str, problems: list[Problem]) -> ProgrammeSpec:
         items=tuple(items),
         on_interrupt=_choice(raw, "on_interrupt", ON_INTERRUPT, "restart", where, problems),
     )
+
+
+def _relay(item: dict, where: str, problems: list[Problem]) -> tuple[str | None, int | None]:
+    """A relay item's `stream` address and `minutes`, checked by the relay rules (domain/relay.py)."""
+    raw, minutes = item.get("stream"), item.get("minutes")
+    if raw is None:
+        if minutes is not None:
+            problems.append(
+                Problem(
+                    f"{where}.minutes",
+                    "minutes chỉ dùng cho mục stream (tiếp sóng)",
+                    "minutes only applies to a stream item (a live relay)",
+                )
+            )
+        return None, None
+    stream = raw.strip() if isinstance(raw, str) else None
+    problem = stream_url_problem(stream) if stream is not None else "must be an http(s) address"
+    if problem is not None:  # the rule's own words, less its field name: the place says it is the stream
+        problems.append(Problem(f"{where}.stream", _stream_problem_vi(raw), problem.removeprefix("stream_url ")))
+        stream = None
+    span = f"{MIN_RELAY_MINUTES} đến {MAX_RELAY_MINUTES}"
+    if minutes is None:
+        problems.append(
+            Problem(
+                f"{where}.minutes",
+                f"bắt buộc với mục stream: số phút tiếp sóng, từ {span} (tối đa 4 giờ)",
+                f"required with a stream item: how many minutes to relay, "
+                f"{MIN_RELAY_MINUTES} to {MAX_RELAY_MINUTES} (at most 4 hours)",
+            )
+        )
+    elif type(minutes) is not int or not MIN_RELAY_MINUTES <= minutes <= MAX_RELAY_MINUTES:
+        problems.append(
+            Problem(
+                f"{where}.minutes",
+                f"{_shown(minutes)} không hợp lệ: cần số phút nguyên từ {span} (tối đa 4 giờ)",
+                f"{_shown(minutes, english=True)} is not valid: whole minutes, "
+                f"{MIN_RELAY_MINUTES} to {MAX_RELAY_MINUTES} (at most 4 hours)",
+            )
+        )
+        minutes = None
+    return stream, minutes
+
+
+def _stream_problem_vi(raw: Any) -> str:
+    """Why a stream address is refused (the rules of `domain/relay.py`), in Vietnamese."""
+    address = "cần địa chỉ http:// hoặc https:// có tên máy, ví dụ https://radio.example.vn/vov1.mp3"
+    if not isinstance(raw, str) or not raw.strip():
+        return address
+    url = raw.strip()
+    if len(url) > MAX_STREAM_URL_LENGTH:
+        return f"địa chỉ luồng phát dài quá {MAX_STREAM_URL_LENGTH} ký tự"
+    try:
+        parts = urlsplit(url)
+        credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        return address
+    if parts.scheme not in ("http", "https"):
+        return f"{_shown(url)} không hợp lệ: địa chỉ luồng phát phải bắt đầu bằng http:// hoặc https://"
+    if any(ch.isspace() for ch in url):
+        return "địa chỉ luồng phát không được có dấu cách"
+    if credentials:
+        return (
+            "địa chỉ luồng phát không được chứa tên đăng nhập hay mật khẩu: "
+            "địa chỉ được gửi tới mọi cụm loa và hiện trên trang quản lý"
+        )
+    return address
 
 
 def _reading(item: dict, where: str, problems: list[Problem], is_text: bool) -> tuple[str | None, int | None]:

@@ -3,8 +3,8 @@
 Besides the checks of every schedule file, such a file may not name audio files (they would be read from the
 server's own disk: those files are applied there with `bcast schedule apply`), an account limited to an area
 may apply it only inside that area (`file_scope.py`), and applying it needs a role that approves bulletins:
-its text items go on air as approved bulletins, so an editor may check a file but not apply it. A change is
-audited as `schedule.apply`.
+its text and stream (relay) items go on air as approved bulletins, so an editor may check a file but not
+apply it. A change is audited as `schedule.apply`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def apply_sent_file(
     """
     if not dry_run and not principal.can(Action.APPROVE_BULLETIN):
         raise NotPermitted(
-            "applying a schedule file approves its text items: it needs a role that approves bulletins "
+            "applying a schedule file approves its text items and relays: it needs a role that approves bulletins "
             "(approver or admin); a dry run only checks it"
         )
     if len(data) > MAX_SENT_FILE_BYTES:

@@ -1,5 +1,8 @@
 """Schedule one approved bulletin from the console: once at a local date and time, or weekly on chosen days.
 
+A live relay (tiếp sóng, the VOV news at 18:00) is scheduled the same way: its item relays the stream for the
+relay's length.
+
 It becomes a one-item programme and a slot, checked with the same conflict check as a schedule file
 (`apply.py`), so the conflicts and the rule the planner will apply are known before anything is saved.
 """
@@ -27,7 +30,7 @@ from broadcast_server.models import (
     Slot,
 )
 from broadcast_server.scheduling.apply import ConflictNotice, RenderedItem, schedule_conflicts
-from broadcast_server.scheduling.problems import RELAY_NOT_SCHEDULED, Problem
+from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import LOCAL_TZ
 from broadcast_server.scheduling.schedule_file import ItemSpec, ProgrammeSpec, ScheduleSpec, SlotSpec, TargetSpec
 from broadcast_server.scheduling.slot_words import DAY_CODES
@@ -71,7 +74,8 @@ def rule_for(weekdays: tuple[str, ...]) -> str | None:
     return f"FREQ=WEEKLY;BYDAY={','.join(weekdays)}" if weekdays else None
 
 
-def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple[Bulletin, AudioAsset]:
+def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple[Bulletin, AudioAsset | None]:
+    """The approved bulletin and its audio (None for a relay), or every reason the request is refused."""
     problems: list[Problem] = []
     bulletin = session.get(Bulletin, request.bulletin_id)
     asset = session.get(AudioAsset, bulletin.audio_asset_id) if bulletin and bulletin.audio_asset_id else None
@@ -94,7 +98,14 @@ def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple
             )
         )
     elif bulletin.kind == BulletinKind.RELAY:
-        problems.append(Problem("", *RELAY_NOT_SCHEDULED))
+        if not bulletin.stream_url or not bulletin.relay_duration_s:
+            problems.append(
+                Problem(
+                    "",
+                    "bản tin tiếp sóng thiếu địa chỉ luồng hoặc thời lượng",
+                    "relay bulletin has no stream address or length",
+                )
+            )
     elif asset is None:
         problems.append(Problem("", "bản tin chưa có âm thanh", "bulletin has no audio yet"))
     unknown = [d for d in request.weekdays if d not in WEEKDAYS]
@@ -121,7 +132,7 @@ def _check(session: Session, request: SingleSlotRequest, now: datetime) -> tuple
         )
     if problems:
         raise SingleSlotError(problems)
-    assert bulletin is not None and asset is not None
+    assert bulletin is not None
     return bulletin, asset
 
 
@@ -167,9 +178,8 @@ def schedule_bulletin(
         slot_id, slot_id, request.start_date, request.start_time, target, rule, request.until, request.layer
     )
     spec = ScheduleSpec(programmes=(ProgrammeSpec(slot_id, bulletin.title, (item,)),), slots=(slot,))
-    conflicts = schedule_conflicts(
-        session, spec, {slot_id: [RenderedItem(item, asset)]}, {slot_id: clusters}, public_url, now
-    )
+    rendered = {slot_id: [RenderedItem.of_bulletin(item, bulletin, asset)]}
+    conflicts = schedule_conflicts(session, spec, rendered, {slot_id: clusters}, public_url, now)
     titles = _titles(session, conflicts)
     titles[slot_id] = bulletin.title
     if dry_run or (conflicts and not accept_conflicts):

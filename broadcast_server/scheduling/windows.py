@@ -14,7 +14,8 @@ DEFAULT_WINDOW = timedelta(hours=48)
 
 @dataclass(frozen=True)
 class ResolvedSlot:
-    """A slot with its programme's items (audio known) and the clusters its target reaches today."""
+    """A slot with its programme's items (audio, or a relay's stream, known) and the clusters its target reaches
+    today."""
 
     id: str
     title: str

@@ -1,4 +1,5 @@
-"""Tiếp sóng in the console: a live relay made, refused, shown, edited, approved and played now from its page."""
+"""Tiếp sóng in the console: a live relay made, refused, shown, edited, approved, played now from its page and
+scheduled every day at 18:00."""
 
 from __future__ import annotations
 
@@ -220,7 +221,8 @@ def test_the_approver_sees_the_relay_in_the_queue_approves_it_and_plays_it_now(c
     assert client.post(f"/review/{relay_id}/approve", data={"csrf_token": csrf}).status_code == 303
 
     page = client.get(f"/bulletins/{relay_id}").text
-    assert "/schedule/new?bulletin_id=" not in page and 'id="relay-no-schedule"' in page  # not schedulable yet
+    assert f'href="/schedule/new?bulletin_id={relay_id}">Lên lịch phát</a>' in page  # scheduled like a recording
+    assert 'id="relay-no-schedule"' not in page
     assert f'action="/bulletins/{relay_id}/play"' in page and "Tiếp sóng trong 30 phút trên các xã đã chọn" in page
     runtime.bus = RecordingPublisher()  # stands for the broker: acknowledges every command
     played = client.post(f"/bulletins/{relay_id}/play", data={"csrf_token": csrf, "unit_ids": world.commune_a})
@@ -271,3 +273,52 @@ def test_play_at_a_set_time_tells_the_clusters_when_and_refuses_a_time_gone_or_t
     for _, command in runtime.bus.sent:
         assert parse_time(command["play"]["start_at"]) == start
     assert f"bắt đầu lúc {start:%H:%M}" in client.get(played.headers["location"]).text
+
+
+def test_an_approved_relay_is_scheduled_every_day_at_1800_and_shown_as_a_relay(client, engine, runtime, world):
+    """The VOV news at 18:00 every day: offered on the form, saved, and shown as "Tiếp sóng · 30 phút"."""
+    from datetime import date, timedelta
+
+    from broadcast_server.models import ProgrammeItem, Slot
+
+    relay_id = make_relay(runtime, world.commune_a, status="approved")
+    csrf = sign_in(client, "duyet")
+    form = client.get(f"/schedule/new?bulletin_id={relay_id}").text
+    assert f'<option value="{relay_id}" selected>Tiếp sóng thời sự VOV1 (Tiếp sóng · 30 phút)</option>' in form
+
+    monday = date.today() - timedelta(days=date.today().weekday()) + timedelta(days=7)
+    every_day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+    data = {
+        "csrf_token": csrf,
+        "bulletin_id": relay_id,
+        "start_date": monday.isoformat(),
+        "start_time": "18:00",
+        "repeat": "weekly",
+        "weekdays": every_day,
+        "unit_ids": [world.commune_a],
+        "action": "save",
+    }
+    saved = client.post("/schedule/new", data=data)
+    assert saved.status_code == 303 and "saved=1" in saved.headers["location"], saved.text
+    with Session(engine) as session:
+        slot = session.exec(select(Slot)).one()
+        assert (slot.start_time, slot.rule) == ("18:00", "FREQ=WEEKLY;BYDAY=" + ",".join(every_day))
+        item = session.exec(select(ProgrammeItem)).one()
+        assert (item.bulletin_id, item.names_bulletin) == (relay_id, True)
+
+    week = client.get(f"/schedule?week={monday.isoformat()}").text
+    assert week.count("Tiếp sóng · 30 phút") == 7  # one airing a day, said as a relay and its length
+    assert "30 phút 00 giây" not in week
+    slot_page = client.get(f"/schedule/slots/{slot.id}").text
+    assert 'Tiếp sóng thời sự VOV1 <small class="relay">· Tiếp sóng · 30 phút</small>' in slot_page
+
+    # A second relay at 18:10 on the same commune clashes with the first's 30 minutes, before anything is saved.
+    other = make_relay(runtime, world.commune_a, status="approved", title="Tiếp sóng đài tỉnh")
+    clash = client.post(
+        "/schedule/new",
+        data={**data, "bulletin_id": other, "start_time": "18:10", "repeat": "once", "weekdays": [], "action": "save"},
+    )
+    assert clash.status_code == 200 and "Trùng giờ với chương trình khác" in clash.text
+    assert "chồng 1200 giây" in clash.text
+    with Session(engine) as session:
+        assert len(session.exec(select(Slot)).all()) == 1

@@ -1,7 +1,8 @@
 """Items that name an approved bulletin (`bulletin: <id>`): a commune's recording in a district's programme.
 
 The item plays that bulletin itself (no copy), applying the file again changes nothing, the export writes the
-id back, and a bulletin not approved, unknown or an emergency is refused at its place in the file.
+id back, and a bulletin not approved, unknown or an emergency is refused at its place in the file. An approved
+live relay is named, and scheduled from the one-slot form, like a recording.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def test_one_source_per_item_and_no_category_beside_a_bulletin() -> None:
     both = FILE.format(bulletin="abc").replace("        bulletin: abc\n", "        bulletin: abc\n        text: x\n")
     with pytest.raises(ScheduleFileError) as error:
         parse_schedule_yaml(both)
-    assert "programmes[0].items[1]: cần đúng một trong ba" in error.value.problems[0]
+    assert "programmes[0].items[1]: cần đúng một trong bốn" in error.value.problems[0]
     with pytest.raises(ScheduleFileError) as error:
         parse_schedule_yaml(FILE.format(bulletin="abc").replace("priority: priority", "category: Thời sự"))
     assert error.value.problems == [
@@ -168,32 +169,69 @@ def test_a_commune_names_only_its_own_bulletins(fleet, recording, api) -> None:
     ]
 
 
-def test_a_live_relay_is_refused_in_a_schedule_and_on_the_form(apply, fleet) -> None:
-    """Relays go out as broadcasts only: a schedule item or the one-slot form naming one says so."""
-    from datetime import date, time
-
-    from broadcast_server.scheduling.single_slot import SingleSlotError, SingleSlotRequest, schedule_bulletin
+@pytest.fixture
+def approved_relay(fleet):
+    """An approved relay of Bình Hải (the VOV news, 30 minutes), through the relay service."""
     from broadcast_server.services.relays import create_relay_bulletin
 
     with session_scope(fleet) as session:
+        hai = session.exec(select(AdminUnit.id).where(AdminUnit.name == "Xã Bình Hải")).one()
         relay = create_relay_bulletin(
-            session, title="Tiếp sóng VOV1", stream_url="https://radio.example.vn/vov1.mp3", duration_s=1800
+            session, title="Tiếp sóng VOV1", stream_url=VOV1, duration_s=1800, owner_unit_id=hai
         )
         relay.status = "approved"
-        relay_id = relay.id
-        hai = session.exec(select(AdminUnit.id).where(AdminUnit.name == "Xã Bình Hải")).one()
-    with pytest.raises(ScheduleFileError) as error:
-        apply(FILE.format(bulletin=relay_id))
-    assert any(
-        p.startswith("programmes[0].items[1].bulletin: ") and "tiếp sóng chưa xếp được vào lịch" in p
-        for p in error.value.problems
-    ), error.value.problems
-    request = SingleSlotRequest(
-        bulletin_id=relay_id, start_date=date(2026, 12, 12), start_time=time(19, 0), unit_ids=(hai,), weekdays=("SA",)
-    )
-    with session_scope(fleet) as session, pytest.raises(SingleSlotError) as refused:
-        schedule_bulletin(session, request, public_url="http://127.0.0.1:8000")
-    assert any("tiếp sóng" in p for p in refused.value.problems), refused.value.problems
-    assert any("live relay" in p for p in refused.value.problems_en), refused.value.problems_en
+        return relay.id
+
+
+VOV1 = "https://radio.example.vn/vov1.mp3"
+
+
+def test_an_item_names_an_approved_relay(apply, fleet, approved_relay, public_url) -> None:
+    """`bulletin: <id>` of an approved relay: the item relays its stream for its length, with no copy made."""
+    from broadcast_server.scheduling.catalog import load_resolved_slots
+
+    text = FILE.format(bulletin=approved_relay)
+    before = _bulletins(fleet)
+    result = apply(text)
+    assert result.applied and (result.created, result.updated) == (2, 0)
+    assert _bulletins(fleet) == before + 1  # a copy for the text item only
     with session_scope(fleet) as session:
-        assert session.exec(select(func.count()).select_from(ProgrammeItem)).one() == 0
+        item = session.exec(select(ProgrammeItem).where(ProgrammeItem.position == 1)).one()
+        assert (item.bulletin_id, item.names_bulletin, item.priority) == (approved_relay, True, "priority")
+        (slot,) = load_resolved_slots(session, public_url)
+        relayed = slot.items[1]
+        assert (relayed.audio, relayed.stream.url, relayed.duration_s) == (None, VOV1, 1800)
+        assert slot.bulletin_ids[1] == approved_relay
+        exported = export_schedule(session)
+    assert f"bulletin: {approved_relay}" in exported and "stream:" not in exported
+    again = apply(exported)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_the_one_slot_form_schedules_an_approved_relay(fleet, approved_relay, public_url, api) -> None:
+    """The console's form and `POST /api/v1/schedules/slots`: a relay at 18:00 every day, and its export."""
+    from datetime import date, time
+
+    from broadcast_server.scheduling.catalog import load_resolved_slots
+    from broadcast_server.scheduling.single_slot import SingleSlotRequest, schedule_bulletin
+
+    every_day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+    with session_scope(fleet) as session:
+        hai = session.exec(select(AdminUnit.id).where(AdminUnit.name == "Xã Bình Hải")).one()
+        request = SingleSlotRequest(approved_relay, date(2030, 1, 7), time(18, 0), (hai,), weekdays=every_day)
+        result = schedule_bulletin(session, request, public_url=public_url)
+        assert result.applied and result.clusters == 5
+    with session_scope(fleet) as session:
+        (slot,) = load_resolved_slots(session, public_url)
+        assert (slot.start_time, slot.items[0].stream.url, slot.items[0].duration_s) == (time(18, 0), VOV1, 1800)
+        exported = export_schedule(session)
+    assert f"bulletin: {approved_relay}" in exported
+
+    body = {"bulletin_id": approved_relay, "start_date": "2030-01-08", "start_time": "06:00", "unit_ids": [hai]}
+    saved = api.post("/api/v1/schedules/slots", json=body)
+    assert saved.status_code == 201, saved.text
+    # The API's clash check knows the relay's 30 minutes: a second relay at 18:10 on the same day clashes.
+    clash = api.post("/api/v1/schedules/slots", json={**body, "start_time": "18:10", "dry_run": True}).json()
+    assert [
+        (c["second_slot"] == slot.id or c["first_slot"] == slot.id, c["overlap_s"]) for c in clash["conflicts"]
+    ] == [(True, 20 * 60)]
