@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +80,20 @@ def with_audio_tokens(command: dict[str, Any], secret: bytes, expires: int) -> d
         return {**audio, "url": urls[key]}
 
     result = dict(command)
-    if isinstance(command.get("play"), dict) and "audio" in command["play"]:  # a relay's stream is not ours
-        result["play"] = {**command["play"], "audio": authorised(command["play"]["audio"])}
+    if isinstance(command.get("play"), dict):
+        result["play"] = _with_token(command["play"], authorised)
     if isinstance(command.get("schedule"), dict):
         window = command["schedule"]
         result["schedule"] = {
             **window,
             "entries": [
-                {**entry, "items": [{**item, "audio": authorised(item["audio"])} for item in entry["items"]]}
+                {**entry, "items": [_with_token(item, authorised) for item in entry["items"]]}
                 for entry in window["entries"]
             ],
         }
     return result
+
+
+def _with_token(holder: dict[str, Any], authorised: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """A play or schedule item with its audio URL authorised; a live relay's stream (not ours) as it is."""
+    return {**holder, "audio": authorised(holder["audio"])} if "audio" in holder else holder

@@ -82,6 +82,26 @@ def test_signer_authorises_every_audio_url_and_leaves_the_callers_dicts_alone(tm
     assert signer.sign(command)["seq"] > signed["seq"]
 
 
+def test_signer_leaves_a_relays_stream_as_it_is_in_a_play_and_in_a_schedule(tmp_path) -> None:
+    """A live relay's address is the station's, not ours: no token goes on it; the files beside it get theirs."""
+    signer = ServerCommandSigner(tmp_path / "keys.json")
+    now = datetime.now(UTC)
+    stream = {"url": "https://radio.example.vn/vov1.mp3?mount=a", "duration_s": 900}
+    audio = {"url": f"http://h/api/v1/audio/{SHA}", "sha256": SHA, "size_bytes": 3, "duration_s": 1.5}
+    entry = {"id": "s1@x", "start_at": isoformat(now), "items": [{"stream": stream}, {"audio": audio}]}
+    window = {"version": 1, "window_end": isoformat(now + timedelta(hours=48)), "entries": [entry]}
+    base = {"v": 1, "issued_at": isoformat(now), "expires_at": window["window_end"]}
+    schedule = signer.sign({**base, "id": "c1", "type": "schedule", "schedule": window})
+    relay, file = schedule["schedule"]["entries"][0]["items"]
+    assert relay == {"stream": stream} and "tok=" in file["audio"]["url"]
+    play = {"broadcast_id": "b1", "priority": "normal", "stream": stream}
+    signed = signer.sign({**base, "id": "c2", "type": "play", "play": play})
+    assert signed["play"] == play
+    for command in (schedule, signed):
+        validate(Channel.COMMAND, command)
+        verify(command, trust(signer.keyring.trusted_public_keys))
+
+
 @pytest.fixture
 def audio_app(engine, database_url, tmp_path):
     from broadcast_server.api.app import create_app
