@@ -2,12 +2,16 @@
 
 The relay bulletin goes out as signed `play.stream` commands; each agent relays the stream over its window
 (the simulated speaker stands for the player), one cluster cannot reach the stream, one loses it once and
-reconnects, and the server's figures say what each really did.
+reconnects, and the server's figures say what each really did. Then a relay as a schedule item: pushed in
+signed windows, relayed from them, counted by the statistics as the speakers relayed it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -108,3 +112,50 @@ def test_a_relay_reaches_the_fleet_and_the_figures_say_what_each_cluster_relayed
     # What the simulated speakers really did: streams, no file, nothing with a bad hash.
     assert truth["plays_relayed"] == 4 and truth["played_bad_hash"] == 0  # r-3's two connections, r-1, r-4
     assert truth["clusters_played"] == 3
+
+
+SCHEDULE = """
+version: 1
+timezone: Asia/Ho_Chi_Minh
+programmes:
+  - id: toi
+    title: Chương trình buổi tối
+    on_interrupt: restart
+    items:
+      - title: Lời giới thiệu
+        text: Sau đây, Đài truyền thanh xã tiếp sóng chương trình thời sự của Đài Tiếng nói Việt Nam.
+      - title: Thời sự VOV1
+        stream: https://stream.example.vn/vov1.mp3
+        minutes: 5
+slots:
+  - id: toi-hang-ngay
+    programme: toi
+    from: 2026-11-23
+    start: "18:00"
+    rule: FREQ=DAILY
+    target: {units: [Quảng Ngãi/Bình Sơn]}
+"""
+
+
+def test_a_scheduled_relay_goes_out_signed_plays_from_the_window_and_is_counted(tmp_path):
+    """A day of a programme whose second item relays VOV1 for 5 minutes, on the schedule demo (accelerated
+    time, the real server pushing signed windows through mosquitto, real agents), with its emergency."""
+    (tmp_path / "fleet.csv").write_text(FLEET, encoding="utf-8")
+    (tmp_path / "relay.yaml").write_text(SCHEDULE, encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bcast", "demo", "--fleet", "fleet.csv", "--schedule", "relay.yaml", "--days", "1"]
+        + ["--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    document = json.loads(completed.stdout)
+    assert document["slots_played"] == document["slots_expected"] == 4 and document["duplicates"] == 0
+    statistics = document["scheduled_statistics"]
+    assert statistics["report"] == statistics["ground_truth"]
+    for commune in statistics["report"].values():  # the spoken introduction and 300 s of relay, on both clusters
+        assert commune["bulletins_played"] == 2 and 300 < commune["broadcast_seconds"] < 330
+    emergency = document["emergency"]
+    assert emergency["interrupted_handled_as_configured"] == sum(emergency["interrupted"].values())
