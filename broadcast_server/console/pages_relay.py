@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,7 +28,7 @@ from broadcast_server.console.pages_bulletins import (
     render_bulletin,
 )
 from broadcast_server.console.templating import page
-from broadcast_server.domain.relay import MAX_STREAM_URL_LENGTH, stream_url_problem
+from broadcast_server.domain.relay import MAX_STREAM_URL_LENGTH, stream_url_refusal
 from broadcast_server.models import BulletinKind
 from broadcast_server.services.bulletins import BulletinError, BulletinForbidden, BulletinStateError, submit_bulletin
 from broadcast_server.services.relays import create_relay_bulletin, edit_relay_bulletin
@@ -39,36 +38,11 @@ router = APIRouter()
 # maxlength: a browser would cut a pasted address short without a word); beyond: the 422 page.
 MAX_TYPED_URL = 4 * MAX_STREAM_URL_LENGTH
 _WHOLE_NUMBER = re.compile(r"^[0-9]{1,6}$")
-_NOT_AN_ADDRESS = "Địa chỉ luồng phát không hợp lệ: cần dạng http://tên-máy/đường-dẫn hoặc https://tên-máy/đường-dẫn."
 
 Title = Annotated[str, Form(max_length=MAX_TITLE)]
 StreamUrl = Annotated[str, Form(max_length=MAX_TYPED_URL)]
 Minutes = Annotated[str, Form(max_length=10)]
 Category = Annotated[str, Form(max_length=200)]
-
-
-def stream_url_problem_vi(url: str) -> str | None:
-    """Why the clusters cannot be sent this address (the rules of `domain/relay.py`) in Vietnamese, or None."""
-    try:
-        if stream_url_problem(url) is None:
-            return None
-        parts = urlsplit(url)
-    except ValueError:  # urlsplit refuses a broken host such as "http://[radio"
-        return _NOT_AN_ADDRESS
-    if not url:
-        return "Hãy nhập địa chỉ luồng phát."
-    if len(url) > MAX_STREAM_URL_LENGTH:
-        return f"Địa chỉ luồng phát dài quá {MAX_STREAM_URL_LENGTH} ký tự."
-    if parts.scheme not in ("http", "https"):
-        return "Địa chỉ luồng phát phải bắt đầu bằng http:// hoặc https://."
-    if any(ch.isspace() for ch in url):
-        return "Địa chỉ luồng phát không được có dấu cách."
-    if parts.username is not None or parts.password is not None:
-        return (
-            "Địa chỉ luồng phát không được chứa tên đăng nhập hay mật khẩu: "
-            "địa chỉ được gửi tới mọi cụm loa và hiện trên trang quản lý."
-        )
-    return _NOT_AN_ADDRESS
 
 
 def relay_seconds(minutes: str) -> int:
@@ -87,9 +61,9 @@ def checked_relay(title: str, stream_url: str, minutes: str) -> tuple[str, str, 
     if not title.strip():
         raise FormProblem("Hãy đặt tiêu đề cho bản tin.")
     url = stream_url.strip()
-    problem = stream_url_problem_vi(url)
-    if problem is not None:
-        raise FormProblem(problem)
+    refusal = stream_url_refusal(url)
+    if refusal is not None:
+        raise FormProblem(refusal.vi)
     return title.strip(), url, relay_seconds(minutes)
 
 

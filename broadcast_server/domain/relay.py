@@ -7,6 +7,7 @@ http(s) address that the contract accepts, and carry no password.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 # A relay lasts from one minute to four hours (the contract's own ceiling for `play.stream.duration_s`).
@@ -15,26 +16,59 @@ MAX_STREAM_URL_LENGTH = 2000
 _CONTRACT_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
 
-def stream_url_problem(url: str) -> str | None:
-    """Why a stream address is refused (precise English), or None when clusters can be sent it."""
+@dataclass(frozen=True)
+class StreamUrlRefusal:
+    """Why a stream address is refused: precise English (API, logs) and Vietnamese (console, schedule files)."""
+
+    en: str
+    vi: str
+
+
+_NOT_AN_ADDRESS_VI = (
+    "Địa chỉ luồng phát không hợp lệ: cần dạng http://tên-máy/đường-dẫn hoặc https://tên-máy/đường-dẫn."
+)
+
+
+def stream_url_refusal(url: str) -> StreamUrlRefusal | None:
+    """Why clusters cannot be sent this stream address, in both languages, or None when they can."""
     if not url:
-        return "stream_url is empty"
+        return StreamUrlRefusal("stream_url is empty", "Hãy nhập địa chỉ luồng phát.")
     if len(url) > MAX_STREAM_URL_LENGTH:
-        return f"stream_url is longer than {MAX_STREAM_URL_LENGTH} characters"
+        return StreamUrlRefusal(
+            f"stream_url is longer than {MAX_STREAM_URL_LENGTH} characters",
+            f"Địa chỉ luồng phát dài quá {MAX_STREAM_URL_LENGTH} ký tự.",
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname
         credentials = parts.username is not None or parts.password is not None
         parts.port  # noqa: B018  (raises for a port outside 0-65535)
     except ValueError:  # an unclosed "[" of an IPv6 address, a port past 65535
-        return "stream_url is not a valid address"
+        return StreamUrlRefusal("stream_url is not a valid address", _NOT_AN_ADDRESS_VI)
     if parts.scheme not in ("http", "https"):
-        return f"stream_url must start with http:// or https://, got {url[:40]!r}"
+        return StreamUrlRefusal(
+            f"stream_url must start with http:// or https://, got {url[:40]!r}",
+            "Địa chỉ luồng phát phải bắt đầu bằng http:// hoặc https://.",
+        )
     if not _CONTRACT_URL.match(url) or not host:
-        return "stream_url must be an http(s) address with a host and no spaces"
+        spaces = any(ch.isspace() for ch in url)
+        return StreamUrlRefusal(
+            "stream_url must be an http(s) address with a host and no spaces",
+            "Địa chỉ luồng phát không được có dấu cách." if spaces else _NOT_AN_ADDRESS_VI,
+        )
     if credentials:
-        return "stream_url must not carry a user name or password: it is sent to every cluster and shown in the console"
+        return StreamUrlRefusal(
+            "stream_url must not carry a user name or password: it is sent to every cluster and shown in the console",
+            "Địa chỉ luồng phát không được chứa tên đăng nhập hay mật khẩu: "
+            "địa chỉ được gửi tới mọi cụm loa và hiện trên trang quản lý.",
+        )
     return None
+
+
+def stream_url_problem(url: str) -> str | None:
+    """Why a stream address is refused (precise English), or None when clusters can be sent it."""
+    refusal = stream_url_refusal(url)
+    return refusal.en if refusal else None
 
 
 def relay_duration_problem(duration_s: int) -> str | None:

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM, rate_problem
-from broadcast_server.domain.relay import MAX_RELAY_S, MAX_STREAM_URL_LENGTH, MIN_RELAY_S, stream_url_problem
+from broadcast_server.domain.relay import MAX_RELAY_S, MIN_RELAY_S, stream_url_refusal
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
 
@@ -335,10 +334,10 @@ def _relay(item: dict, where: str, problems: list[Problem]) -> tuple[str | None,
                 )
             )
         return None, None
-    stream = raw.strip() if isinstance(raw, str) else None
-    problem = stream_url_problem(stream) if stream is not None else "must be an http(s) address"
-    if problem is not None:  # the rule's own words, less its field name: the place says it is the stream
-        problems.append(Problem(f"{where}.stream", _stream_problem_vi(raw), problem.removeprefix("stream_url ")))
+    stream: str | None = str(raw).strip()
+    refusal = stream_url_refusal(stream or "")
+    if refusal is not None:  # the rule's own words, less its field name: the place says it is the stream
+        problems.append(Problem(f"{where}.stream", refusal.vi, refusal.en.removeprefix("stream_url ")))
         stream = None
     span = f"{MIN_RELAY_MINUTES} đến {MAX_RELAY_MINUTES}"
     if minutes is None:
@@ -361,31 +360,6 @@ def _relay(item: dict, where: str, problems: list[Problem]) -> tuple[str | None,
         )
         minutes = None
     return stream, minutes
-
-
-def _stream_problem_vi(raw: Any) -> str:
-    """Why a stream address is refused (the rules of `domain/relay.py`), in Vietnamese."""
-    address = "cần địa chỉ http:// hoặc https:// có tên máy, ví dụ https://radio.example.vn/vov1.mp3"
-    if not isinstance(raw, str) or not raw.strip():
-        return address
-    url = raw.strip()
-    if len(url) > MAX_STREAM_URL_LENGTH:
-        return f"địa chỉ luồng phát dài quá {MAX_STREAM_URL_LENGTH} ký tự"
-    try:
-        parts = urlsplit(url)
-        credentials = parts.username is not None or parts.password is not None
-    except ValueError:
-        return address
-    if parts.scheme not in ("http", "https"):
-        return f"{_shown(url)} không hợp lệ: địa chỉ luồng phát phải bắt đầu bằng http:// hoặc https://"
-    if any(ch.isspace() for ch in url):
-        return "địa chỉ luồng phát không được có dấu cách"
-    if credentials:
-        return (
-            "địa chỉ luồng phát không được chứa tên đăng nhập hay mật khẩu: "
-            "địa chỉ được gửi tới mọi cụm loa và hiện trên trang quản lý"
-        )
-    return address
 
 
 def _reading(item: dict, where: str, problems: list[Problem], is_text: bool) -> tuple[str | None, int | None]:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from broadcast_server.domain.relay import MAX_RELAY_S, MIN_RELAY_S, relay_duration_problem, stream_url_problem
+from broadcast_server.domain.relay import (
+    MAX_RELAY_S,
+    MIN_RELAY_S,
+    relay_duration_problem,
+    stream_url_problem,
+    stream_url_refusal,
+)
 from mqtt_contract import Channel, InvalidMessage, validate
 
 
@@ -31,22 +37,24 @@ def test_addresses_clusters_can_use_are_accepted_and_pass_the_contract(url: str)
 
 
 @pytest.mark.parametrize(
-    ("url", "words"),
+    ("url", "words", "words_vi"),
     [
-        ("", "empty"),
-        ("rtsp://camera.example.vn/1", "http:// or https://"),
-        ("radio.example.vn/live", "http:// or https://"),
-        ("https://radio.example.vn/live now", "no spaces"),
-        ("https:///live", "with a host"),
-        ("https://phat:mat-khau@radio.example.vn/live", "password"),
-        ("http://[radio.example.vn/live", "not a valid address"),
-        ("http://radio.example.vn:99999/live", "not a valid address"),
-        ("https://radio.example.vn/" + "a" * 2000, "longer than 2000"),
+        ("", "empty", "Hãy nhập địa chỉ"),
+        ("rtsp://camera.example.vn/1", "http:// or https://", "phải bắt đầu bằng http:// hoặc https://"),
+        ("radio.example.vn/live", "http:// or https://", "phải bắt đầu bằng http:// hoặc https://"),
+        ("https://radio.example.vn/live now", "no spaces", "không được có dấu cách"),
+        ("https:///live", "with a host", "không hợp lệ: cần dạng http://tên-máy"),
+        ("https://phat:mat-khau@radio.example.vn/live", "password", "tên đăng nhập hay mật khẩu"),
+        ("http://[radio.example.vn/live", "not a valid address", "không hợp lệ"),
+        ("http://radio.example.vn:99999/live", "not a valid address", "không hợp lệ"),
+        ("https://radio.example.vn/" + "a" * 2000, "longer than 2000", "dài quá 2000 ký tự"),
     ],
 )
-def test_addresses_that_would_fail_or_leak_are_refused_with_the_reason(url: str, words: str) -> None:
+def test_addresses_that_would_fail_or_leak_are_refused_with_the_reason(url: str, words: str, words_vi: str) -> None:
     problem = stream_url_problem(url)
     assert problem is not None and words in problem
+    refusal = stream_url_refusal(url)  # the same rule, said in Vietnamese for the console and schedule files
+    assert refusal is not None and refusal.en == problem and words_vi in refusal.vi
 
 
 def test_a_relay_lasts_from_a_minute_to_four_hours_as_the_contract_allows() -> None:
