@@ -31,7 +31,7 @@ from broadcast_server.console.reading_choice import (
     stored_reading,
 )
 from broadcast_server.console.templating import STATUS_LABELS_VI, page
-from broadcast_server.domain.relay import MAX_RELAY_S, MIN_RELAY_S
+from broadcast_server.domain.relay import MAX_RELAY_MINUTES, MIN_RELAY_MINUTES
 from broadcast_server.models import AudioAsset, Broadcast, BulletinKind, BulletinStatus
 from broadcast_server.services.bulletins import (
     KEEP,
@@ -59,7 +59,7 @@ PREVIEW_FOLDER = "preview"
 PREVIEW_KEEP_S = 24 * 3600
 EDITABLE = frozenset({"draft", "returned", "edited"})
 # A relay's length is typed in whole minutes (the API takes seconds).
-RELAY_MINUTES = (MIN_RELAY_S // 60, MAX_RELAY_S // 60)
+RELAY_MINUTES = (MIN_RELAY_MINUTES, MAX_RELAY_MINUTES)  # the range of the forms' minutes inputs
 
 
 def owner_choices(session, principal: Principal) -> list[tuple[int, str]]:

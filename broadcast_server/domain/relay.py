@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 # A relay lasts from one minute to four hours (the contract's own ceiling for `play.stream.duration_s`).
 MIN_RELAY_S, MAX_RELAY_S = 60, 4 * 3600
+# People give a relay's length in whole minutes (the console's form, `minutes:` in schedule files).
+MIN_RELAY_MINUTES, MAX_RELAY_MINUTES = MIN_RELAY_S // 60, MAX_RELAY_S // 60
 MAX_STREAM_URL_LENGTH = 2000
 _CONTRACT_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from broadcast_server.domain.reading import MAX_RATE_WPM, MIN_RATE_WPM, rate_problem
-from broadcast_server.domain.relay import MAX_RELAY_S, MIN_RELAY_S, stream_url_refusal
+from broadcast_server.domain.relay import MAX_RELAY_MINUTES, MIN_RELAY_MINUTES, stream_url_refusal
 from broadcast_server.scheduling.problems import Problem
 from broadcast_server.scheduling.recurrence import InvalidRule, check_rule
 
@@ -29,8 +29,6 @@ TIME_PATTERN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 PRIORITIES = ("normal", "priority")
 LAYERS = ("background", "insert")
 ON_INTERRUPT = ("resume", "restart", "drop")
-# A `stream:` item lasts whole minutes, as the console's relay form has it (domain/relay.py's 1 min to 4 h).
-MIN_RELAY_MINUTES, MAX_RELAY_MINUTES = MIN_RELAY_S // 60, MAX_RELAY_S // 60
 DEFAULT_RELAY_TITLE = "Tiếp sóng"
 
 
