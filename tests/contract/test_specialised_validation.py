@@ -81,9 +81,19 @@ def test_only_ifs_on_the_field_are_decided() -> None:
             True,
         ],
     }
-    assert specialise(schema, "type", "b")["allOf"] == [
-        {"properties": {"x": False}},  # "x absent", without raising
+    b = specialise(schema, "type", "b")
+    # "x absent" as a false property, without raising, and without x's own schema (none here)
+    assert b["properties"] == {"type": {"enum": ["a", "b"]}, "x": False}
+    assert b["allOf"] == [
         {"if": {"properties": {"other": {"const": 1}}}, "then": {"required": ["y"]}},
         {"not": {"required": ["y", "z"]}},  # "not both": not the same as a false property, left alone
         True,
     ]
+
+
+def test_a_member_the_type_forbids_loses_its_schema() -> None:
+    """A play command's checker holds no schedule schema: the member is `false` for it (same verdict, less code)."""
+    play = specialise(schema_document(Channel.COMMAND), "type", "play")
+    assert play["properties"]["schedule"] is False and play["properties"]["keys"] is False
+    assert play["properties"]["play"] == {"$ref": "#/definitions/play"}
+    assert "schedule" not in json.dumps(play.get("allOf", []))
