@@ -164,6 +164,20 @@ class FleetSimulation:
         if s.slow is not None:
             self.faults.slow.update(dict.fromkeys(self._pick(s.slow.select, "slow_link"), s.slow.bytes_per_s))
         self.amplifier_failing = self._pick(s.amplifier.select, "amplifier") if s.amplifier else set()
+        # cluster -> (streams it cannot reach, stream -> seconds after which it drops once)
+        self.stream_faults: dict[str, tuple[set[str], dict[str, float]]] = {}
+        for i, fault in enumerate(s.stream_faults):
+            for cid in self._pick(fault.select, f"stream{i}"):
+                down, drops = self.stream_faults.setdefault(cid, (set(), {}))
+                if fault.drops_after_s is None:
+                    down.add(fault.stream)
+                else:
+                    drops[fault.stream] = fault.drops_after_s
+        # Counted now: a simulated player forgets a drop once it has dropped.
+        self.stream_fault_counts = {
+            "stream_unreachable": sum(1 for down, _ in self.stream_faults.values() if down),
+            "stream_dropping": sum(1 for _, drops in self.stream_faults.values() if drops),
+        }
         self.cutoff_targets = [(c, self._pick(c.select, f"cutoff{i}")) for i, c in enumerate(s.cutoffs)]
         all_ids = set(self.cluster_ids)
         self.dispatch_targets = [
@@ -202,6 +216,8 @@ class FleetSimulation:
             cid = member.cluster_id
             clock = SystemClock(self.skew[cid]) if cid in self.skew else shared_clock
             player = SimulatedPlayer(clock=clock, cluster_id=cid, speed=self.speed)
+            if cid in self.stream_faults:  # the few clusters a stream fault hits get knobs of their own
+                player.stream_down, player.stream_drops = self.stream_faults[cid]
             cluster = SimulatedCluster(cid, None, player, cid not in self.offline, member.commune, clock)  # type: ignore[arg-type]
             cluster.agent = self._make_agent(cluster)
             self.clusters[cid] = cluster
@@ -337,17 +353,24 @@ class FleetSimulation:
         duration_s: float = 10.0,
         size_bytes: int = 20_000,
         audio: bytes | None = None,
+        stream: str | None = None,
         timeout_s: float = 30.0,
     ) -> dict[str, Any]:
-        """Publish one play command to each cluster (QoS 1), with audio from the simulator's origin.
+        """Publish one play command to each cluster (QoS 1), with audio from the simulator's origin, or for a
+        live relay the `stream` address for `duration_s` (whole seconds; nothing served).
 
-        Returns what was sent: broadcast id, audio hash and the command id per cluster."""
+        Returns what was sent: broadcast id, audio hash (None for a relay) and the command id per cluster."""
         self._dispatches += 1
         number = self._dispatches  # dispatches may overlap: count at the start, not at the end
-        origin = await self._ensure_origin()
-        if audio is None:
-            audio = random.Random(f"{self.scenario.seed}:audio{number}").randbytes(size_bytes)
-        url, sha256, size = origin.add(f"sim-{number}-{hashlib.sha256(audio).hexdigest()[:12]}.mp3", audio)
+        if stream is not None:
+            url, sha256 = stream, None
+            content: dict[str, Any] = {"stream": {"url": stream, "duration_s": int(duration_s)}}
+        else:
+            origin = await self._ensure_origin()
+            if audio is None:
+                audio = random.Random(f"{self.scenario.seed}:audio{number}").randbytes(size_bytes)
+            url, sha256, size = origin.add(f"sim-{number}-{hashlib.sha256(audio).hexdigest()[:12]}.mp3", audio)
+            content = {"audio": {"url": url, "sha256": sha256, "size_bytes": size, "duration_s": duration_s}}
         broadcast_id = f"sim-{number}-{uuid.uuid4().hex[:8]}"
         now = datetime.now(UTC)
         client = await self._ensure_publisher()
@@ -364,7 +387,7 @@ class FleetSimulation:
                     "broadcast_id": broadcast_id,
                     "priority": priority,
                     "start_at": isoformat(now + timedelta(seconds=start_in_s)) if start_in_s else None,
-                    "audio": {"url": url, "sha256": sha256, "size_bytes": size, "duration_s": duration_s},
+                    **content,
                 },
             }
             info = client.publish(
@@ -420,6 +443,7 @@ class FleetSimulation:
                 start_in_s=d.start_in_s,
                 duration_s=d.duration_s,
                 size_bytes=d.size_bytes,
+                stream=d.stream,
             )
 
         jobs = [cutoff(c, ids) for c, ids in self.cutoff_targets]
@@ -480,6 +504,7 @@ class FleetSimulation:
                 "link_cuts": sum(c.link_cuts for c in self.clusters.values()),
                 "power_losses": sum(c.power_losses for c in self.clusters.values()),
                 "broker_restarts": self.broker_restarts,
+                **self.stream_fault_counts,
                 **self.faults.counters(),
             },
             "dispatched": [

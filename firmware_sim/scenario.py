@@ -17,6 +17,10 @@ the same clusters every run. An example scenario (YAML; the same keys work in TO
     broker_restarts: [{at_s: 20, down_s: 3}]             # needs the simulator's own broker
     dispatch:                                            # play commands the simulator publishes itself
       - {at_s: 3, expires_in_s: 30, priority: normal, duration_s: 10, size_bytes: 20000}
+      - {at_s: 5, stream: "https://radio.example.vn/vov1.mp3", duration_s: 60}   # a live relay (tiếp sóng)
+    stream_faults:                                       # what the chosen clusters' links do to a relayed stream
+      - {stream: "https://radio.example.vn/vov1.mp3", fraction: 0.1}                   # never reachable
+      - {stream: "https://radio.example.vn/vov1.mp3", count: 2, drops_after_s: 20}     # drops once, 20 s in
 
 A selection (`fraction`, `count`, `communes`, `clusters`; several are united) says which clusters a
 fault hits; a dispatch without one goes to every cluster.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +155,16 @@ class Dispatch:
     duration_s: float = 10.0
     size_bytes: int = 20_000
     priority: str = "normal"
+    stream: str | None = None  # a live relay of this address for duration_s (no audio served)
+
+
+@dataclass
+class StreamFault:
+    """The chosen clusters cannot reach `stream` at all, or (with `drops_after_s`) lose it once that far in."""
+
+    select: Selection
+    stream: str
+    drops_after_s: float | None = None
 
 
 @dataclass
@@ -166,6 +181,7 @@ class Scenario:
     amplifier: AmplifierFailure | None = None
     broker_restarts: list[BrokerRestart] = field(default_factory=list)
     dispatches: list[Dispatch] = field(default_factory=list)
+    stream_faults: list[StreamFault] = field(default_factory=list)
 
     def rng(self, purpose: str) -> random.Random:
         """A random source of its own per fault, so adding one fault does not move the others."""
@@ -198,7 +214,7 @@ def parse_scenario(document: Any) -> Scenario:
     doc = _mapping(document, "scenario")
     known = {
         "seed", "seconds", "speed", "offline", "cutoffs", "corrupt_downloads", "truncated_downloads",
-        "slow_link", "clock_skew", "amplifier_failure", "broker_restarts", "dispatch",
+        "slow_link", "clock_skew", "amplifier_failure", "broker_restarts", "dispatch", "stream_faults",
     }  # fmt: skip
     _no_unknown(doc, known, "scenario")
     scenario = Scenario(
@@ -253,10 +269,13 @@ def parse_scenario(document: Any) -> Scenario:
     for i, item in enumerate(_list(doc.get("dispatch", []), "dispatch")):
         where = f"dispatch[{i}]"
         entry = _mapping(item, where)
-        params = ("at_s", "expires_in_s", "start_in_s", "duration_s", "size_bytes", "priority")
+        params = ("at_s", "expires_in_s", "start_in_s", "duration_s", "size_bytes", "priority", "stream")
         priority = str(entry.get("priority", "normal"))
         if priority not in PRIORITIES:
             raise ScenarioError(f"{where}.priority must be one of {', '.join(PRIORITIES)}")
+        stream = _stream(entry, where, required=False)
+        if stream is not None and not float(entry.get("duration_s", 10.0)).is_integer():
+            raise ScenarioError(f"{where}.duration_s of a stream must be whole seconds")
         scenario.dispatches.append(
             Dispatch(
                 at_s=_float(entry, "at_s", where),
@@ -266,9 +285,35 @@ def parse_scenario(document: Any) -> Scenario:
                 duration_s=float(entry.get("duration_s", 10.0)),
                 size_bytes=int(entry.get("size_bytes", 20_000)),
                 priority=priority,
+                stream=stream,
             )
         )
+    for i, item in enumerate(_list(doc.get("stream_faults", []), "stream_faults")):
+        where = f"stream_faults[{i}]"
+        entry = _mapping(item, where)
+        drops = _opt_float(entry.get("drops_after_s"), f"{where}.drops_after_s")
+        if drops is not None and drops <= 0:
+            raise ScenarioError(f"{where}.drops_after_s must be more than 0")
+        scenario.stream_faults.append(
+            StreamFault(_selection(entry, where, ("stream", "drops_after_s")), _stream(entry, where) or "", drops)
+        )
     return scenario
+
+
+def _stream(entry: dict[str, Any], where: str, *, required: bool = True) -> str | None:
+    """An entry's `stream`: an address the contract accepts (`play.stream.url`), or ScenarioError."""
+    from mqtt_contract.codec import schema_document
+    from mqtt_contract.topics import Channel
+
+    value = entry.get("stream")
+    if value is None:
+        if required:
+            raise ScenarioError(f"{where}.stream is required (the relayed stream's address)")
+        return None
+    pattern = schema_document(Channel.COMMAND)["definitions"]["stream"]["properties"]["url"]["pattern"]
+    if not isinstance(value, str) or not re.match(pattern, value):
+        raise ScenarioError(f"{where}.stream must be an http(s) address without spaces, got {value!r}")
+    return value
 
 
 def _selection(entry: dict[str, Any], where: str, params: tuple[str, ...]) -> Selection:

@@ -76,6 +76,40 @@ def test_sim_run_with_a_scenario_prints_what_the_agents_really_did(tmp_path):
     assert [e["event"] for e in summary["events"]].count("dispatch") == 2
 
 
+RELAY_SCENARIO = """
+seed: 3
+seconds: 12
+speed: 50
+dispatch:
+  - {at_s: 0.5, stream: "https://radio.example.vn/vov1.mp3", duration_s: 6}
+stream_faults:
+  - {stream: "https://radio.example.vn/vov1.mp3", clusters: [t-a-1]}                  # never reachable
+  - {stream: "https://radio.example.vn/vov1.mp3", clusters: [t-a-2], drops_after_s: 3}  # drops once
+"""
+
+
+@pytest.mark.broker
+def test_sim_run_relays_a_stream_with_the_faults_its_links_have(tmp_path):
+    """A relay dispatched by the scenario: one cluster never reaches the stream, one loses it once."""
+    (tmp_path / "fleet.csv").write_text(FLEET, encoding="utf-8")
+    (tmp_path / "scenario.yaml").write_text(RELAY_SCENARIO, encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bcast", "sim", "run", "--fleet", str(tmp_path / "fleet.csv")]
+        + ["--scenario", str(tmp_path / "scenario.yaml"), "--data-dir", str(tmp_path / "agents")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    summary = json.loads(completed.stdout)
+    assert summary["reports"] == {"failed": 1, "played": 5}
+    # Five clusters relayed it; the one whose stream dropped did so in two connections; no file was played.
+    assert summary["clusters_played"] == 5 and summary["plays_relayed"] == 6 and summary["played_bad_hash"] == 0
+    assert (summary["faults"]["stream_unreachable"], summary["faults"]["stream_dropping"]) == (1, 1)
+    assert summary["faults"]["requests"] == 0  # nothing downloaded for a relay
+
+
 def test_faults_are_chosen_from_the_seed_alone():
     members = [FleetMember(f"c-{i:03d}", f"commune-{i % 7}") for i in range(300)]
     document = {
@@ -99,6 +133,10 @@ def test_faults_are_chosen_from_the_seed_alone():
         ({"dispatch": [{"at_s": 1, "priority": "loud"}]}, "priority"),
         ({"slow_link": {"fraction": 0.1}}, "bytes_per_s"),
         ({"storm": True}, "unknown"),
+        ({"dispatch": [{"at_s": 1, "stream": "rtsp://cam/1"}]}, "http"),
+        ({"dispatch": [{"at_s": 1, "stream": "https://r.vn/a", "duration_s": 1.5}]}, "whole seconds"),
+        ({"stream_faults": [{"clusters": ["x"]}]}, "stream is required"),
+        ({"stream_faults": [{"stream": "https://r.vn/a", "drops_after_s": 0}]}, "more than 0"),
     ],
 )
 def test_a_bad_scenario_is_refused_with_the_reason(document, message):
