@@ -34,7 +34,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -709,22 +709,25 @@ class Agent:
         self.cache.touch(audio.sha256)
         return path
 
-    async def play_scheduled(self, path: Path, duration_s: float, label: str, start_s: float = 0.0) -> PlayOutcome:
-        """Play one scheduled item (from `start_s` when resuming) when the speaker is free; an emergency or
-        a stop raises Preempted."""
+    @contextlib.asynccontextmanager
+    async def _scheduled_turn(
+        self, label: str, cut: Callable[[datetime, datetime], tuple[float, datetime]]
+    ) -> AsyncIterator[datetime]:
+        """The loudspeaker for one scheduled item (a file or a relay), yielding when it began; an emergency or a
+        stop turns the cancellation into Preempted(*cut(now, began)), a player fault is heard at once."""
         await self._speaker.acquire("normal")
         task = asyncio.current_task()
-        started = self.clock.now()
+        began = self.clock.now()
         try:
             if self.state.amplifier_off:
                 raise PlayerError(HELD_OFF)
             self.playing = label
-            return await self.player.play(path, duration_s, label=label, start_s=start_s)
+            yield began
         except asyncio.CancelledError:
             if self._stopping or task is None:
                 raise
             task.uncancel()
-            raise Preempted((self.clock.now() - started).total_seconds(), started) from None
+            raise Preempted(*cut(self.clock.now(), began)) from None
         except PlayerError:
             self._send_heartbeat()
             raise
@@ -732,31 +735,24 @@ class Agent:
             self.playing = None
             self._speaker.release()
 
+    async def play_scheduled(self, path: Path, duration_s: float, label: str, start_s: float = 0.0) -> PlayOutcome:
+        """Play one scheduled item (from `start_s` when resuming) when the speaker is free; an emergency or
+        a stop raises Preempted."""
+        async with self._scheduled_turn(label, lambda now, began: ((now - began).total_seconds(), began)):
+            return await self.player.play(path, duration_s, label=label, start_s=start_s)
+
     async def relay_scheduled(self, url: str, duration_s: float, label: str, start_s: float = 0.0) -> RelayOutcome:
         """Relay one scheduled live stream for `duration_s - start_s` seconds (the rest, when resuming) from when
         the speaker is free, reconnecting after drops; an emergency or a stop raises Preempted."""
-        await self._speaker.acquire("normal")
-        task = asyncio.current_task()
-        started = self.clock.now()
         length = max(0.0, duration_s - start_s)
         progress = RelayProgress()
-        try:
-            if self.state.amplifier_off:
-                raise PlayerError(HELD_OFF)
-            self.playing = label
+
+        def cut(now: datetime, began: datetime) -> tuple[float, datetime]:
+            progress.cut(now)
+            return progress.played_s, progress.first or began
+
+        async with self._scheduled_turn(label, cut) as started:
             await self._relay_stream(url, length, started + timedelta(seconds=length), label, progress)
-        except asyncio.CancelledError:
-            if self._stopping or task is None:
-                raise
-            task.uncancel()
-            progress.cut(self.clock.now())
-            raise Preempted(progress.played_s, progress.first or started) from None
-        except PlayerError:
-            self._send_heartbeat()
-            raise
-        finally:
-            self.playing = None
-            self._speaker.release()
         if progress.first is None and length > 0 and start_s <= 0:  # a resumed relay did relay, before
             self.last_error = progress.unreachable()
             raise StreamError(self.last_error)
